@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make all` (install, then the main job) and
+# `make test`. Installation is idempotent: stamps skip finished steps.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+PIP := $(BIN)/pip --disable-pip-version-check -q
+
+.PHONY: install all test
+
+install: $(VENV)/.installed .doccano/venv/.installed
+
+# torch 2.13.0 first: it is the CPU build on local disk; anything else pulls CUDA wheels.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev]"
+	$(BIN)/python -c "import homs_ner, spacy_transformers, seqeval, torch; assert torch.__version__.startswith('2.13.0')"
+	touch $@
+
+.doccano/venv/.installed: $(VENV)/.installed
+	$(BIN)/homs-ner doccano install
+	touch $@
+
+all: install
+	$(BIN)/spacy project run all
+
+test: install
+	$(BIN)/python -m pytest

@@ -1,0 +1,261 @@
+"""`homs-ner`: the command line of every stage (typer + rich).
+
+Each command is a thin shell over a library function, so `project.yml`, the tests and other
+code call the same logic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import corpus as corpus_mod
+from .schema import DEFAULT_SCHEMA_PATH, load_schema
+from .validation import Problem, TokenPolicy, ValidationFailed
+
+console = Console(stderr=True)
+app = typer.Typer(
+    help="Annotate and extract actors, places, quantities, dates, agreement clauses and relations "
+    "in Arabic news about the Homs sieges and agreements.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+corpus_app = typer.Typer(help="Articles, paragraphs and corpus checks.", no_args_is_help=True)
+doccano_app = typer.Typer(help="Run a local Doccano server; push the schema and articles; pull annotations.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(doccano_app, name="doccano")
+
+SchemaOpt = Annotated[Path, typer.Option("--schema", help="Label schema file (the single source of truth).")]
+CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus folder with articles.jsonl and articles/.")]
+TokensOpt = Annotated[
+    TokenPolicy,
+    typer.Option("--tokens", help="Spans that cut a token: `expand` to whole tokens with a warning, or `reject` as errors."),
+]
+UrlOpt = Annotated[str, typer.Option("--url", envvar="DOCCANO_URL", help="Doccano server URL.")]
+UserOpt = Annotated[str, typer.Option("--username", envvar="DOCCANO_USERNAME", help="Doccano admin user.")]
+PasswordOpt = Annotated[
+    Optional[str], typer.Option("--password", envvar="DOCCANO_PASSWORD", help="Doccano password (default: the dev server's).")
+]
+ProjectOpt = Annotated[str, typer.Option("--project", help="Doccano project name.")]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def _print_problems(problems: list[Problem], limit: int = 200) -> None:
+    if not problems:
+        return
+    table = Table("level", "where", "reason", show_lines=False, title=f"{len(problems)} finding(s)")
+    for p in problems[:limit]:
+        colour = "red" if p.level == "error" else "yellow"
+        table.add_row(f"[{colour}]{p.level}[/]", str(p.origin), p.reason)
+    console.print(table)
+    if len(problems) > limit:
+        console.print(f"... and {len(problems) - limit} more")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+# --- corpus ---------------------------------------------------------------------------------
+
+
+@corpus_app.command("paragraphs")
+def corpus_paragraphs(
+    out: Annotated[Path, typer.Option(help="Where to write the paragraphs (Doccano upload JSONL).")] = Path(
+        "training/doccano/paragraphs.jsonl"
+    ),
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Cut every article into the paragraphs annotators label, with meta mapping back to the article."""
+    articles = corpus_mod.load_articles(corpus_dir)
+    n = corpus_mod.write_paragraphs(articles, out)
+    console.print(f"{n} paragraphs from {len(articles)} articles -> {out}")
+
+
+@corpus_app.command("check-overlap")
+def corpus_check_overlap(
+    n: Annotated[int, typer.Option(help="Length of the token sequences compared.")] = 8,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Fail if any synthetic article shares an N-token sequence with a seed article (no paraphrases)."""
+    from .tokenizer import blank_arabic
+
+    nlp = blank_arabic()
+    articles = corpus_mod.load_articles(corpus_dir)
+    found = corpus_mod.seed_overlaps(articles, lambda text: [t.text for t in nlp.make_doc(text) if not t.is_space], n)
+    n_synthetic = sum(a.source == "synthetic" for a in articles)
+    for art, hits in found.items():
+        for seed_id, gram in hits[:5]:
+            console.print(f"{art}: shares with seed {seed_id}: {' '.join(gram)}")
+    if found:
+        _fail(f"{len(found)} synthetic article(s) share {n}-token sequences with seed articles")
+    console.print(f"OK: {n_synthetic} synthetic articles share no {n}-token sequence with any seed article")
+
+
+# --- validation and conversion --------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    inputs: Annotated[list[Path], typer.Argument(help="Doccano JSONL files, export zips or folders of them.")],
+    tokens: TokensOpt = TokenPolicy.expand,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Check annotation records against the schema, the tokenizer and the corpus; list every problem."""
+    from .annotations import article_examples, check_inputs
+    from .tokenizer import blank_arabic
+
+    schema = load_schema(schema_path)
+    checked = check_inputs(inputs, schema, blank_arabic(), tokens)
+    articles = {a.id: a for a in corpus_mod.load_articles(corpus_dir)}
+    _, problems = article_examples(checked.examples, articles)
+    checked.problems += problems
+    _print_problems(checked.problems)
+    console.print(f"{len(checked.examples)} records: {len(checked.errors)} error(s), {len(checked.warnings)} warning(s)")
+    if checked.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    inputs: Annotated[list[Path], typer.Argument(help="Doccano JSONL files, export zips or folders of them.")],
+    out: Annotated[Path, typer.Option(help="Output folder for Prodigy JSONL and spaCy DocBins.")] = Path("training/corpus"),
+    tokens: TokensOpt = TokenPolicy.expand,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Validate annotations, then write Prodigy-style JSONL (paragraphs) and DocBins per split (articles)."""
+    from .annotations import convert as run_convert
+    from .tokenizer import blank_arabic
+
+    schema = load_schema(schema_path)
+    articles = {a.id: a for a in corpus_mod.load_articles(corpus_dir)}
+    try:
+        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens)
+    except ValidationFailed as err:
+        _print_problems(err.problems)
+        _fail(f"{len([p for p in err.problems if p.level == 'error'])} error(s); nothing written")
+    _print_problems(checked.warnings)
+    for name, count in sorted(counts.items()):
+        console.print(f"{out / name}: {count}")
+
+
+# --- doccano --------------------------------------------------------------------------------
+
+
+@doccano_app.command("install")
+def doccano_install(
+    venv: Annotated[Optional[Path], typer.Option(help="Server virtual environment (default: .doccano/venv).")] = None,
+) -> None:
+    """Create the Doccano 1.8.4 server's own virtual environment (it cannot share spaCy's)."""
+    from .doccano_server import default_venv, install_server_venv
+
+    target = venv or default_venv()
+    install_server_venv(target)
+    console.print(f"Doccano server environment ready: {target}")
+
+
+@doccano_app.command("serve")
+def doccano_serve(
+    home: Annotated[Path, typer.Option(help="Data folder (database, media, logs); kept between runs.")] = Path(
+        ".doccano/data"
+    ),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    password: PasswordOpt = None,
+) -> None:
+    """Run Doccano (web UI, API and export worker) on 127.0.0.1 until Ctrl-C; prints the URL."""
+    from .doccano_server import serve
+
+    serve(home=home, port=port, password=password)
+
+
+def _client(url: str, username: str, password: str | None):
+    from .doccano_client import DoccanoClient
+    from .doccano_server import default_admin_password
+
+    return DoccanoClient.login(url, username, password or default_admin_password())
+
+
+@doccano_app.command("push")
+def doccano_push(
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    guidelines: Annotated[Path, typer.Option(help="Guidelines pushed as the project guideline.")] = Path(
+        "annotations/GUIDELINES.md"
+    ),
+    article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Create or update the project (label types, colours, keys, guideline) and upload new paragraphs."""
+    from .doccano_client import DoccanoError
+    from .doccano_sync import push
+
+    schema = load_schema(schema_path)
+    articles = [a for a in corpus_mod.load_articles(corpus_dir) if not article or a.id in article]
+    paras = [p for a in articles for p in corpus_mod.paragraphs(a)]
+    guideline = guidelines.read_text(encoding="utf-8") if guidelines.exists() else ""
+    try:
+        client = _client(url, username, password)
+        with _progress() as bar:
+            task = bar.add_task("uploading paragraphs", total=None)
+            report = push(client, project, schema, guideline, paras, lambda d, t: bar.update(task, completed=d, total=t))
+    except DoccanoError as err:
+        _fail(str(err))
+    state = "created" if report.created_project else "updated"
+    console.print(
+        f"project {project!r} (id {report.project_id}) {state}: {report.label_types_created} label types created, "
+        f"{report.label_types_updated} updated; {report.examples_created} paragraphs uploaded, "
+        f"{report.examples_existing} already there. Open {url}/projects/{report.project_id}"
+    )
+
+
+@doccano_app.command("pull")
+def doccano_pull(
+    project: ProjectOpt = "homs-ner",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for raw exports (default annotations/raw/<project>).")] = None,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    tokens: TokensOpt = TokenPolicy.expand,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+) -> None:
+    """Export every annotator's spans and relations, keep the raw zip and per-annotator JSONL, validate them."""
+    from .annotations import check_inputs
+    from .doccano_client import DoccanoError
+    from .doccano_sync import pull
+    from .tokenizer import blank_arabic
+
+    target = out or Path("annotations/raw") / project
+    try:
+        with console.status("exporting from Doccano"):
+            written = pull(_client(url, username, password), project, target)
+    except DoccanoError as err:
+        _fail(str(err))
+    for annotator, path in written.items():
+        console.print(f"{annotator}: {path}")
+    checked = check_inputs(list(written.values()), load_schema(schema_path), blank_arabic(), tokens)
+    _print_problems(checked.problems)
+    console.print(f"{len(checked.examples)} records pulled: {len(checked.errors)} error(s), {len(checked.warnings)} warning(s)")
+    if checked.errors:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    app()

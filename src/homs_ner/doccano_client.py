@@ -1,0 +1,619 @@
+"""A small typed client of the Doccano 1.8.4 REST API, on httpx.
+
+Why not ``doccano-client``: it pins pydantic<2 and urllib3<2, which drags spaCy back to an
+old release. The API is small enough to call directly with token authentication.
+
+Things the server does that callers must know:
+
+* **Offsets are UTF-16 code units** (JavaScript string indices), in both directions. They
+  equal Python ``str`` indices for Arabic (all in the BMP) but not for emoji and other
+  astral characters. This module passes them through unchanged; converting is the
+  caller's job.
+* In a non-collaborative project every user sees only their *own* spans, relations and
+  confirmation state: read annotations as the annotator, or use :meth:`DoccanoClient.export`.
+* Confirming an example is a toggle on the server; :meth:`DoccanoClient.set_confirmed`
+  reads the state first so callers can say what they want.
+* Lists are paginated with a server default of 5 items; we ask for ``page_size`` items per
+  page and follow ``next``.
+* Exports run in the Celery worker and the server never times out waiting for it, so
+  :meth:`DoccanoClient.export` polls with its own deadline.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NotRequired, TypedDict, cast
+
+import httpx
+
+SERVE_HINT = "is the server running? start it with `homs-ner doccano serve`"
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+EXPORT_FORMAT = "JSONL"  # the only export format that carries relations
+SEQUENCE_LABELING = "SequenceLabeling"
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+class DoccanoError(Exception):
+    """A Doccano request failed; ``status`` is None when no HTTP answer came back."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        detail: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.detail = detail
+
+
+class DoccanoConnectionError(DoccanoError):
+    """No connection to the server (refused, reset, DNS): usually it is not running."""
+
+
+class DoccanoAuthError(DoccanoError):
+    """Wrong credentials (400 on login), not logged in (401) or not allowed (403)."""
+
+
+class DoccanoNotFoundError(DoccanoError):
+    """The project, example, user or other object does not exist (404)."""
+
+
+class DoccanoTimeoutError(DoccanoError):
+    """The server, or its Celery worker, did not answer in time."""
+
+
+class ExportFormatError(ValueError):
+    """An export zip is not what Doccano's JSONL export writes; the message says where."""
+
+
+# -- what the server returns (as its serializers define it) ---------------------------
+
+
+class User(TypedDict):
+    id: int
+    username: str
+    is_superuser: bool
+    is_staff: bool
+
+
+class Role(TypedDict):
+    id: int
+    name: str
+
+
+class Member(TypedDict):
+    id: int
+    user: int
+    role: int
+    username: str
+    rolename: str
+
+
+class Project(TypedDict):
+    id: int
+    name: str
+    description: str
+    guideline: str
+    project_type: str
+    resourcetype: str
+    random_order: bool
+    collaborative_annotation: bool
+    author: str
+    created_at: str
+    updated_at: str
+    tags: list[dict[str, Any]]
+    allow_overlapping: NotRequired[bool]  # sequence-labeling projects only
+    grapheme_mode: NotRequired[bool]
+    use_relation: NotRequired[bool]
+
+
+class LabelType(TypedDict):
+    """A span type or relation type."""
+
+    id: int
+    text: str
+    prefix_key: str | None
+    suffix_key: str | None
+    background_color: str
+    text_color: str
+
+
+class Example(TypedDict):
+    id: int
+    text: str
+    meta: dict[str, Any]
+    is_confirmed: bool  # for the requesting user, unless the project is collaborative
+    annotation_approver: str | None
+    comment_count: int
+    filename: str
+    upload_name: str
+    score: float
+
+
+class Span(TypedDict):
+    id: int
+    example: int
+    user: int
+    label: int  # span type id
+    start_offset: int  # UTF-16 code units
+    end_offset: int
+    prob: float
+    created_at: str
+    updated_at: str
+
+
+class Relation(TypedDict):
+    id: int
+    example: int
+    user: int
+    from_id: int  # span ids
+    to_id: int
+    type: int  # relation type id
+    prob: float
+    created_at: str
+    updated_at: str
+
+
+class TaskStatus(TypedDict):
+    ready: bool
+    result: Any
+    error: dict[str, str] | None
+
+
+# -- the client -------------------------------------------------------------------------
+
+
+class DoccanoClient:
+    """Token-authenticated access to one Doccano server.
+
+    ``retries`` is the number of *extra* attempts after a connection failure or a
+    502/503/504, with exponential backoff starting at ``backoff`` seconds; only GET, PUT
+    and DELETE are retried, because a repeated POST could create a duplicate.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        *,
+        backoff: float = 0.5,
+        page_size: int = 100,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self.page_size = page_size
+        self._http = httpx.Client(
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+            cookies=_refuse_all_cookies(),
+        )
+        self.token = token
+        if token:
+            self._http.headers["Authorization"] = f"Token {token}"
+
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str, **kwargs: Any) -> DoccanoClient:
+        """Log in with a username and password and return a client carrying the token."""
+        client = cls(base_url, **kwargs)
+        try:
+            body = client._json("POST", "/v1/auth/login/", json={"username": username, "password": password})
+        except BaseException:
+            client.close()
+            raise
+        client.token = body["key"]
+        client._http.headers["Authorization"] = f"Token {client.token}"
+        return client
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> DoccanoClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- users and roles ------------------------------------------------------------
+
+    def me(self) -> User:
+        return cast(User, self._json("GET", "/v1/me"))
+
+    def users(self) -> list[User]:
+        return cast(list[User], list(self._iter("/v1/users")))
+
+    def find_user(self, username: str) -> User | None:
+        """The user with exactly this name (the server's ``q`` search is a substring match)."""
+        return next((u for u in self._iter("/v1/users", {"q": username}) if u["username"] == username), None)
+
+    def create_user(self, username: str, password: str) -> User:
+        """Create a non-admin user; the server rejects weak passwords (Django validators)."""
+        body = {"username": username, "password1": password, "password2": password}
+        return cast(User, self._json("POST", "/v1/users/create", json=body))
+
+    def roles(self) -> list[Role]:
+        return cast(list[Role], list(self._iter("/v1/roles")))
+
+    # -- projects -------------------------------------------------------------------
+
+    def projects(self) -> list[Project]:
+        """Projects the logged-in user is a member of, newest first."""
+        return cast(list[Project], list(self._iter("/v1/projects")))
+
+    def find_project(self, name: str) -> Project | None:
+        """The newest project named exactly ``name`` (names are not unique in Doccano)."""
+        found = (p for p in self._iter("/v1/projects", {"q": name}) if p["name"] == name)
+        return cast(Project | None, next(found, None))
+
+    def create_project(
+        self,
+        name: str,
+        description: str,
+        guideline: str,
+        *,
+        allow_overlapping: bool = True,
+        use_relation: bool = True,
+        collaborative: bool = False,
+        grapheme_mode: bool = False,
+    ) -> Project:
+        """Create a sequence-labeling project.
+
+        Keep ``grapheme_mode`` off: with it the UI counts graphemes, and Arabic with shadda
+        or tanween would then disagree with code-unit offsets.
+        """
+        body = {
+            "resourcetype": "SequenceLabelingProject",
+            "project_type": SEQUENCE_LABELING,
+            "name": name,
+            "description": description,
+            "guideline": guideline,
+            "allow_overlapping": allow_overlapping,
+            "use_relation": use_relation,
+            "collaborative_annotation": collaborative,
+            "grapheme_mode": grapheme_mode,
+        }
+        return cast(Project, self._json("POST", "/v1/projects", json=body))
+
+    def update_project(self, pid: int, **fields: Any) -> Project:
+        """Change only the given fields (PATCH)."""
+        return cast(Project, self._json("PATCH", f"/v1/projects/{pid}", json=fields))
+
+    def delete_project(self, pid: int) -> None:
+        self._json("DELETE", f"/v1/projects/{pid}")
+
+    def members(self, pid: int) -> list[Member]:
+        return cast(list[Member], list(self._iter(f"/v1/projects/{pid}/members")))
+
+    def add_member(self, pid: int, username: str, role: str = "annotator") -> Member:
+        """Make ``username`` a member with ``role``; a no-op if it already is.
+
+        A member with another role gets the new one (the server refuses to demote the
+        project's last admin).
+        """
+        user = self.find_user(username)
+        if user is None:
+            raise DoccanoNotFoundError(f"no Doccano user named {username!r}", detail=username)
+        body = {"user": user["id"], "role": self._role_id(role)}
+        for member in self.members(pid):
+            if member["user"] == user["id"]:
+                if member["rolename"] == role:
+                    return member
+                return cast(Member, self._json("PUT", f"/v1/projects/{pid}/members/{member['id']}", json=body))
+        return cast(Member, self._json("POST", f"/v1/projects/{pid}/members", json=body))
+
+    def _role_id(self, name: str) -> int:
+        roles = self.roles()
+        for role in roles:
+            if role["name"] == name:
+                return role["id"]
+        known = ", ".join(r["name"] for r in roles)
+        raise DoccanoError(f"unknown Doccano role {name!r} (the server has: {known})", detail=name)
+
+    # -- label types ----------------------------------------------------------------
+
+    def span_types(self, pid: int) -> list[LabelType]:
+        return self._label_types(pid, "span-types")
+
+    def create_span_type(
+        self,
+        pid: int,
+        text: str,
+        background_color: str,
+        suffix_key: str | None = None,
+        prefix_key: str | None = None,
+    ) -> LabelType:
+        """``suffix_key`` is one character [0-9a-z]; ``prefix_key`` is ctrl, shift or "ctrl shift"."""
+        return self._create_label_type(pid, "span-types", text, background_color, suffix_key, prefix_key)
+
+    def update_span_type(self, pid: int, type_id: int, **fields: Any) -> LabelType:
+        return self._update_label_type(pid, "span-types", type_id, fields)
+
+    def relation_types(self, pid: int) -> list[LabelType]:
+        return self._label_types(pid, "relation-types")
+
+    def create_relation_type(
+        self,
+        pid: int,
+        text: str,
+        background_color: str,
+        suffix_key: str | None = None,
+        prefix_key: str | None = None,
+    ) -> LabelType:
+        return self._create_label_type(pid, "relation-types", text, background_color, suffix_key, prefix_key)
+
+    def update_relation_type(self, pid: int, type_id: int, **fields: Any) -> LabelType:
+        return self._update_label_type(pid, "relation-types", type_id, fields)
+
+    def _label_types(self, pid: int, kind: str) -> list[LabelType]:
+        return cast(list[LabelType], list(self._iter(f"/v1/projects/{pid}/{kind}")))
+
+    def _create_label_type(
+        self, pid: int, kind: str, text: str, color: str, suffix_key: str | None, prefix_key: str | None
+    ) -> LabelType:
+        body = {"text": text, "background_color": color, "suffix_key": suffix_key, "prefix_key": prefix_key}
+        return cast(LabelType, self._json("POST", f"/v1/projects/{pid}/{kind}", json=body))
+
+    def _update_label_type(self, pid: int, kind: str, type_id: int, fields: dict[str, Any]) -> LabelType:
+        return cast(LabelType, self._json("PATCH", f"/v1/projects/{pid}/{kind}/{type_id}", json=fields))
+
+    # -- examples and annotations ---------------------------------------------------
+
+    def examples(self, pid: int) -> Iterator[Example]:
+        """All examples of the project in creation order, fetched page by page."""
+        return cast(Iterator[Example], self._iter(f"/v1/projects/{pid}/examples"))
+
+    def example(self, pid: int, eid: int) -> Example:
+        return cast(Example, self._json("GET", f"/v1/projects/{pid}/examples/{eid}"))
+
+    def create_example(self, pid: int, text: str, meta: dict[str, Any] | None = None) -> Example:
+        """Add one example. Avoid a meta key ``id``: the JSONL export flattens meta and it
+        would overwrite the example id."""
+        body = {"text": text, "meta": meta or {}}
+        return cast(Example, self._json("POST", f"/v1/projects/{pid}/examples", json=body))
+
+    def spans(self, pid: int, eid: int) -> list[Span]:
+        return cast(list[Span], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/spans")))
+
+    def create_span(self, pid: int, eid: int, start_offset: int, end_offset: int, label_id: int) -> Span:
+        """Offsets in UTF-16 code units. The server does not check them against the text
+        length, nor that the label belongs to this project: validate before calling."""
+        body = {"start_offset": start_offset, "end_offset": end_offset, "label": label_id}
+        return cast(Span, self._json("POST", f"/v1/projects/{pid}/examples/{eid}/spans", json=body))
+
+    def delete_span(self, pid: int, eid: int, span_id: int) -> None:
+        self._json("DELETE", f"/v1/projects/{pid}/examples/{eid}/spans/{span_id}")
+
+    def relations(self, pid: int, eid: int) -> list[Relation]:
+        return cast(list[Relation], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/relations")))
+
+    def create_relation(self, pid: int, eid: int, from_id: int, to_id: int, type_id: int) -> Relation:
+        """Link two spans of the same example (the server accepts ``from_id == to_id``)."""
+        body = {"from_id": from_id, "to_id": to_id, "type": type_id}
+        return cast(Relation, self._json("POST", f"/v1/projects/{pid}/examples/{eid}/relations", json=body))
+
+    def set_confirmed(self, pid: int, eid: int, confirmed: bool) -> None:
+        """Mark the example as done (or not) for the logged-in user.
+
+        The server's states endpoint toggles, so we read the state first; two clients
+        toggling the same example at the same moment can still race.
+        """
+        if self.example(pid, eid)["is_confirmed"] != confirmed:
+            self._json("POST", f"/v1/projects/{pid}/examples/{eid}/states", json={})
+
+    # -- export ---------------------------------------------------------------------
+
+    def export(
+        self,
+        pid: int,
+        dest_dir: Path,
+        *,
+        only_approved: bool = False,
+        timeout: float = 120.0,
+        poll_interval: float = 0.5,
+    ) -> Path:
+        """Export the project as JSONL and save the zip in ``dest_dir``; return its path.
+
+        ``only_approved`` keeps only examples each user confirmed. The file is named
+        ``doccano-project-<pid>[-approved].zip`` and replaced atomically, so a reader never
+        sees half a zip. Needs the Celery worker: raises :class:`DoccanoTimeoutError` if
+        the export has not finished within ``timeout`` seconds.
+        """
+        path = f"/v1/projects/{pid}/download"
+        body = {"format": EXPORT_FORMAT, "exportApproved": only_approved}
+        task_id = self._json("POST", path, json=body)["task_id"]
+        self._wait_for_task(task_id, f"export of project {pid}", timeout, poll_interval)
+        content = self._request("GET", path, params={"taskId": task_id}).content
+        if not zipfile.is_zipfile(io.BytesIO(content)):
+            raise DoccanoError(
+                f"export of project {pid} returned no zip: {content[:200]!r}", method="GET", url=self._url(path)
+            )
+        suffix = "-approved" if only_approved else ""
+        return _write_atomically(Path(dest_dir) / f"doccano-project-{pid}{suffix}.zip", content)
+
+    def task_status(self, task_id: str) -> TaskStatus:
+        return cast(TaskStatus, self._json("GET", f"/v1/tasks/status/{task_id}"))
+
+    def _wait_for_task(self, task_id: str, what: str, timeout: float, poll_interval: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.task_status(task_id)
+            if status["ready"]:
+                if status["error"]:
+                    raise DoccanoError(f"{what} failed on the server: {status['error'].get('text')}")
+                return status["result"]
+            if time.monotonic() >= deadline:
+                raise DoccanoTimeoutError(
+                    f"{what} did not finish within {timeout:.0f} s (task {task_id}): is the Doccano "
+                    "worker (`doccano task`) running? `homs-ner doccano serve` starts it; see worker.log",
+                    url=self._url(f"/v1/tasks/status/{task_id}"),
+                    detail=task_id,
+                )
+            time.sleep(poll_interval)
+
+    # -- HTTP plumbing --------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def _iter(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Items of a list endpoint, following ``next`` on paginated ones.
+
+        Some endpoints (users, roles, members, label types, annotations) are not
+        paginated and answer with a bare list.
+        """
+        url: str | None = path
+        page_params: dict[str, Any] | None = {"limit": self.page_size, **(params or {})}
+        while url:
+            body = self._request("GET", url, params=page_params).json()
+            if isinstance(body, list):
+                yield from body
+                return
+            yield from body["results"]
+            url, page_params = body.get("next"), None  # `next` already carries limit/offset
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = self._url(path)
+        attempts = 1 + (self.retries if method in IDEMPOTENT_METHODS else 0)
+        for attempt in range(attempts):
+            is_last = attempt == attempts - 1
+            try:
+                response = self._http.request(method, url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if is_last:
+                    raise self._unreachable(method, url, exc) from exc
+            except httpx.TimeoutException as exc:
+                raise DoccanoTimeoutError(
+                    f"{method} {url}: no answer within the client timeout ({exc})", method=method, url=url
+                ) from exc
+            except httpx.TransportError as exc:
+                raise self._unreachable(method, url, exc) from exc
+            else:
+                if response.status_code not in RETRY_STATUSES or is_last:
+                    return _checked(response, method, url)
+            time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _unreachable(self, method: str, url: str, exc: httpx.TransportError) -> DoccanoConnectionError:
+        return DoccanoConnectionError(
+            f"cannot reach Doccano at {self.base_url} ({type(exc).__name__}: {exc}): {SERVE_HINT}",
+            method=method,
+            url=url,
+            detail=str(exc),
+        )
+
+
+def _refuse_all_cookies() -> CookieJar:
+    """A jar that stores nothing.
+
+    Login also opens a Django session; if its cookie were sent back, DRF would use session
+    authentication, which demands a CSRF token on every POST. The token header suffices.
+    """
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _checked(response: httpx.Response, method: str, url: str) -> httpx.Response:
+    """Return a successful response, or raise the error class that fits its status."""
+    if response.is_success:
+        return response
+    status = response.status_code
+    detail = _detail(response)
+    message = f"{method} {url} failed with HTTP {status}: {detail}"
+    error: type[DoccanoError] = DoccanoError
+    if status in (401, 403) or (status == 400 and url.endswith("/v1/auth/login/")):
+        error = DoccanoAuthError
+        message += " (wrong username/password, not logged in, or not allowed for this user)"
+    elif status == 404:
+        error = DoccanoNotFoundError
+    raise error(message, status=status, method=method, url=url, detail=detail)
+
+
+def _detail(response: httpx.Response) -> Any:
+    """The server's explanation: DRF's ``detail`` if present, else the JSON or text body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    if isinstance(body, dict) and set(body) == {"detail"}:
+        return body["detail"]
+    return body
+
+
+def _write_atomically(dest: Path, content: bytes) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+# -- reading an export ----------------------------------------------------------------
+
+
+def read_export_zip(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Records of a JSONL export zip, by user: ``<username>.jsonl`` -> ``username``.
+
+    A collaborative project exports a single ``all.jsonl`` (key ``"all"``). Each record is
+    ``{"id", "text", "entities", "relations", "Comments", <meta keys flattened>}`` with
+    offsets in UTF-16 code units. A user with nothing to export gets ``[]``.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ExportFormatError(f"{path}: not a readable zip ({exc})") from exc
+    with archive:
+        names = sorted(n for n in archive.namelist() if n.endswith(".jsonl"))
+        if not names:
+            raise ExportFormatError(f"{path}: no .jsonl member (was it exported as JSONL?)")
+        return {Path(n).stem: _parse_jsonl(archive.read(n), f"{path}:{n}") for n in names}
+
+
+def _parse_jsonl(data: bytes, where: str) -> list[dict[str, Any]]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(f"{where}: not UTF-8 ({exc})") from exc
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue  # an empty export is a file holding only a newline
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ExportFormatError(f"{where} line {number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise ExportFormatError(f"{where} line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return records

@@ -1,0 +1,428 @@
+"""Run a local Doccano 1.8.4 (web UI + REST API + Celery worker) on 127.0.0.1 only.
+
+Why it looks the way it does:
+
+* Doccano pins pandas<2, SQLAlchemy<2 and Django<5, so it cannot share the project's
+  environment: it lives in its own venv (``$DOCCANO_SERVER_VENV`` or ``<repo>/.doccano/venv``)
+  and this module only starts its executables. Python 3.12 cannot build that venv (no
+  pandas 1.5 wheels), hence ``python3.11``; ``numpy<2`` and ``marshmallow<4`` are needed or
+  pandas / every ``doccano`` command fails to import.
+* ``doccano webserver`` hard-codes ``0.0.0.0``; we run the same gunicorn app bound to
+  loopback instead, plus ``doccano task`` (the Celery worker that exports need).
+* Every setting is passed explicitly through the environment: without ``DATABASE_URL`` the
+  database would land inside site-packages, and web and worker must share ``MEDIA_ROOT``.
+  With ``CELERY_BROKER_URL`` unset the broker is the same SQLite file, so no Redis.
+* ``/v1/health/`` answers 200 only when the database, storage, migrations *and* the worker
+  are up, which makes it the one readiness signal we need.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from homs_ner.doccano_client import DoccanoClient, User
+
+SERVER_REQUIREMENTS = ("doccano==1.8.4", "numpy<2", "marshmallow<4")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ADMIN_USERNAME = "admin"
+# Development default only: the server listens on loopback, and a real deployment sets
+# DOCCANO_ADMIN_PASSWORD. It must pass Django's password validators (length 8, not common).
+DEV_ADMIN_PASSWORD = "homs-ner-dev-admin"
+DB_NAME = "db.sqlite3"
+LOG_TAIL_LINES = 40
+# Imports that fail in a broken venv: pandas without numpy<2, environs without marshmallow<4.
+_VENV_PROBE = "import backend, celery, django, environs, gunicorn, pandas"
+# Variables of the calling environment that must not leak into the server's interpreter.
+_FOREIGN_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CELERY_BROKER_URL")
+
+
+class DoccanoServerError(RuntimeError):
+    """The Doccano server could not be installed, started or kept running."""
+
+
+def default_venv() -> Path:
+    """The server venv: ``$DOCCANO_SERVER_VENV`` or ``<repo>/.doccano/venv``."""
+    return Path(os.environ.get("DOCCANO_SERVER_VENV") or REPO_ROOT / ".doccano" / "venv")
+
+
+def default_admin_password() -> str:
+    """``$DOCCANO_ADMIN_PASSWORD`` or the documented development default."""
+    return os.environ.get("DOCCANO_ADMIN_PASSWORD") or DEV_ADMIN_PASSWORD
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_venv_ready(venv: Path) -> bool:
+    """True if ``venv`` has the ``doccano`` command and its backend imports cleanly."""
+    if not (venv / "bin" / "doccano").exists():
+        return False
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", _VENV_PROBE],
+        capture_output=True,
+        env=_clean_env(),
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def install_server_venv(venv: Path, python: str = "python3.11", quiet: bool = True) -> None:
+    """Create ``venv`` and install Doccano 1.8.4 into it; do nothing if it already works.
+
+    Takes about a minute and 700 MB. Raises :class:`DoccanoServerError` with pip's output
+    tail when something fails, so CI logs show the cause rather than a bare exit status.
+    """
+    venv = Path(venv)
+    if server_venv_ready(venv):
+        return
+    if not (venv / "bin" / "python").exists():
+        _run_install_step([python, "-m", "venv", str(venv)], quiet, f"creating the venv with {python}")
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", *(["-q"] if quiet else [])]
+    _run_install_step([*pip, *SERVER_REQUIREMENTS], quiet, "installing " + " ".join(SERVER_REQUIREMENTS))
+    if not server_venv_ready(venv):
+        raise DoccanoServerError(
+            f"Doccano was installed into {venv} but does not import; "
+            f"check that {python} is Python 3.8-3.11 and try removing {venv}"
+        )
+
+
+def _run_install_step(argv: list[str], quiet: bool, what: str) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=quiet, text=True, env=_clean_env(), check=False)
+    except FileNotFoundError as exc:
+        raise DoccanoServerError(f"{what}: {argv[0]} not found (Doccano 1.8.4 needs Python 3.8-3.11)") from exc
+    if done.returncode != 0:
+        output = _tail((done.stdout or "") + (done.stderr or ""), LOG_TAIL_LINES)
+        raise DoccanoServerError(f"{what} failed (exit {done.returncode}):\n{output}")
+
+
+def _clean_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in _FOREIGN_ENV:
+        env.pop(name, None)
+    return env
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class DoccanoServer:
+    """A Doccano web server and Celery worker, each in its own process group.
+
+    ``home`` keeps everything that must survive a restart: the SQLite database (which is
+    also the Celery broker), uploaded and exported files under ``media/``, a secret key
+    and the logs ``web.log``, ``worker.log`` and ``setup.log``. The database and the admin
+    user are created only when ``home`` has no database yet, so a persistent home keeps
+    projects and annotations, and the admin password is the one set at creation time.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        venv: Path | None = None,
+        port: int | None = None,
+        admin_username: str = DEFAULT_ADMIN_USERNAME,
+        admin_password: str | None = None,
+        startup_timeout: float = 120.0,
+        web_workers: int = 2,
+        use_template_db: bool = True,
+        stop_grace: float = 10.0,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.venv = Path(venv or default_venv()).resolve()
+        self.port = port or free_port()
+        self.admin_username = admin_username
+        self.admin_password = admin_password or default_admin_password()
+        self.startup_timeout = startup_timeout
+        self.web_workers = web_workers
+        self.use_template_db = use_template_db
+        self.stop_grace = stop_grace
+        self.startup_seconds: float | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        """Base URL of the web UI and the REST API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / DB_NAME
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> DoccanoServer:
+        """Initialise ``home`` if needed, spawn web + worker and wait until healthy."""
+        began = time.perf_counter()
+        if not server_venv_ready(self.venv):
+            raise DoccanoServerError(
+                f"no working Doccano server venv at {self.venv}; install it with "
+                f"`python3.11 -m venv {self.venv} && {self.venv}/bin/pip install "
+                + " ".join(f'"{r}"' for r in SERVER_REQUIREMENTS)
+                + "` or homs_ner.doccano_server.install_server_venv()"
+            )
+        _ensure_port_free(self.port)
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "media").mkdir(exist_ok=True)
+        if not self.db_path.exists():
+            self._initialise_db()
+        self._spawn("web", self._gunicorn_argv())
+        self._spawn("worker", [str(self.venv / "bin" / "doccano"), "task", "--concurrency", "1"])
+        self._wait_healthy()
+        self.startup_seconds = time.perf_counter() - began
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM both process groups, SIGKILL whatever is left after ``grace`` seconds.
+
+        Celery's warm shutdown takes a few seconds; tests can pass a short ``stop_grace``.
+        """
+        grace = self.stop_grace if grace is None else grace
+        for proc in self._procs.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        self._procs.clear()
+
+    def check_alive(self) -> None:
+        """Raise with the log tail if the web server or the worker has exited."""
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                raise DoccanoServerError(
+                    f"Doccano {name} process exited with status {proc.returncode}\n{self.log_tail()}"
+                )
+
+    def __enter__(self) -> DoccanoServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop(grace=2.0)
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- users ----------------------------------------------------------------------
+
+    def admin_client(self) -> DoccanoClient:
+        """A REST client logged in as the admin user."""
+        return DoccanoClient.login(self.url, self.admin_username, self.admin_password)
+
+    def create_user(self, username: str, password: str) -> User:
+        """Create a (non-admin) user, or return the existing one unchanged.
+
+        Goes through ``POST /v1/users/create`` so the server applies Django's password
+        validators. An existing user's password is *not* reset: the API has no endpoint
+        for that, and ``doccano createuser`` would make the user a superuser.
+        """
+        with self.admin_client() as client:
+            return client.find_user(username) or client.create_user(username, password)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = _clean_env()
+        env.update(
+            DOCCANO_HOME=str(self.home),
+            DATABASE_URL=f"sqlite:///{self.db_path}",
+            MEDIA_ROOT=str(self.home / "media"),
+            DJANGO_SETTINGS_MODULE="config.settings.production",
+            STANDALONE="True",  # what `doccano webserver` sets: serves /media and the favicon
+            DEBUG="False",
+            SECRET_KEY=self._secret_key(),
+        )
+        return env
+
+    def _secret_key(self) -> str:
+        """A per-home random key: Doccano's built-in default is public on GitHub."""
+        path = self.home / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+
+    def _initialise_db(self) -> None:
+        """Migrate (or copy the cached migrated template) and create the admin user."""
+        template = self._template_path()
+        if self.use_template_db and template.exists():
+            shutil.copyfile(template, self.db_path)
+        else:
+            self._doccano("init")
+            if self.use_template_db:
+                _store_template(self.db_path, template)
+        self._doccano("createuser", "--username", self.admin_username, "--password", self.admin_password)
+
+    def _template_path(self) -> Path:
+        """Cache of a freshly migrated database, next to the venv it belongs to.
+
+        ``doccano init`` takes 7-8 s; copying its result takes milliseconds. The name
+        carries the installed version so an upgraded venv never reuses an old schema.
+        """
+        versions = sorted(p.name for p in self.venv.glob("lib/python3*/site-packages/doccano-*.dist-info"))
+        tag = versions[-1].removesuffix(".dist-info") if versions else "doccano-unknown"
+        return self.venv / ".homs-ner-cache" / f"{tag}-template.sqlite3"
+
+    def _doccano(self, *args: str) -> None:
+        with open(self.home / "setup.log", "ab") as log:
+            done = subprocess.run(
+                [str(self.venv / "bin" / "doccano"), *args],
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0:
+            self.db_path.unlink(missing_ok=True)  # half-migrated: let the next start retry
+            raise DoccanoServerError(f"`doccano {args[0]}` failed (exit {done.returncode})\n{self.log_tail()}")
+
+    def _gunicorn_argv(self) -> list[str]:
+        backend = next(self.venv.glob("lib/python3*/site-packages/backend"))
+        return [
+            str(self.venv / "bin" / "gunicorn"),
+            "--chdir", str(backend),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(self.web_workers),
+            "--capture-output",
+            "--log-level", "warning",
+            "config.wsgi",
+        ]  # fmt: skip
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        """Start ``argv`` in a new session so that stop() can signal its whole tree."""
+        with open(self.home / f"{name}.log", "ab") as log:
+            log.write(f"=== homs-ner: starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+            log.flush()
+            self._procs[name] = subprocess.Popen(
+                argv, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        last = "no answer yet"
+        with httpx.Client(timeout=10.0) as http:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                try:
+                    status = http.get(f"{self.url}/v1/health/").status_code
+                except httpx.TransportError as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                else:
+                    if status == 200:
+                        return
+                    last = f"HTTP {status} (the worker is probably still starting)"
+                time.sleep(0.25)
+        raise DoccanoServerError(
+            f"Doccano at {self.url} not healthy after {self.startup_timeout:.0f} s (last: {last})\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of every log in ``home``, for error messages."""
+        parts = []
+        for name in ("setup", "web", "worker"):
+            path = self.home / f"{name}.log"
+            if path.exists():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                parts.append(f"--- {path} (last {lines} lines) ---\n{_tail(text, lines)}")
+        return "\n".join(parts) or f"(no logs in {self.home})"
+
+
+def _store_template(db: Path, template: Path) -> None:
+    """Copy a just-migrated database to the cache; atomic so parallel runs never see half a file."""
+    template.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=template.parent, suffix=".part")
+    os.close(fd)
+    shutil.copyfile(db, tmp)
+    os.replace(tmp, template)
+
+
+def _ensure_port_free(port: int) -> None:
+    """Fail fast: gunicorn would otherwise retry the bind for several seconds, then exit.
+
+    SO_REUSEADDR as gunicorn sets it, so that connections of a just-stopped server lingering
+    in TIME_WAIT do not count as "in use", while a live listener still does.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise DoccanoServerError(
+                f"port {port} on 127.0.0.1 is already in use (another Doccano?); choose another port"
+            ) from exc
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def serve(
+    home: Path,
+    port: int = 8000,
+    *,
+    venv: Path | None = None,
+    admin_username: str = DEFAULT_ADMIN_USERNAME,
+    admin_password: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Run Doccano in the foreground until Ctrl-C or SIGTERM, then stop it cleanly.
+
+    Raises :class:`DoccanoServerError` if the web server or the worker dies meanwhile.
+    """
+    from_env = admin_password is None and "DOCCANO_ADMIN_PASSWORD" in os.environ
+    server = DoccanoServer(
+        home, venv=venv, port=port, admin_username=admin_username, admin_password=admin_password
+    )
+    echo(f"Starting Doccano (data in {server.home}, logs in {server.home}/*.log) ...")
+    with server:
+        password_note = "$DOCCANO_ADMIN_PASSWORD" if from_env else server.admin_password
+        echo(f"Doccano is ready in {server.startup_seconds:.1f} s at {server.url}")
+        echo(f"Admin user: {server.admin_username} (password: {password_note}; set when {server.db_path} was created)")
+        echo("Press Ctrl-C to stop.")
+        _wait_for_stop_signal(server)
+        echo("Stopping Doccano ...")
+
+
+def _wait_for_stop_signal(server: DoccanoServer) -> None:
+    """Block until SIGINT/SIGTERM, watching that both server processes stay alive."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(1.0):
+            server.check_alive()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,163 @@
+"""Push the schema, guidelines and paragraphs to a Doccano project; pull annotators' work back.
+
+`push` is idempotent: the project is found by name, label types are matched by text (and
+updated when the schema changed their colour or key), and examples by `paragraph_id` meta,
+so pushing twice creates no duplicates. A paragraph whose text changed since it was pushed
+is an error rather than an overwrite: annotations on the old text would silently shift.
+
+`pull` uses Doccano's JSONL export (through the REST API): it is the only read that returns
+every annotator's spans and relations in a non-collaborative project (the span list API shows
+an admin only the admin's own). The raw zip is kept next to one `<annotator>.jsonl` per
+annotator, and both are inputs `homs-ner convert` accepts.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .corpus import Paragraph
+from .doccano_client import DoccanoClient, DoccanoError
+from .io import atomic_write_bytes
+from .records import python_to_utf16
+from .schema import LabelInfo, Schema
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class PushReport:
+    project_id: int
+    created_project: bool
+    label_types_created: int
+    label_types_updated: int
+    examples_created: int
+    examples_existing: int
+
+
+def _label_fields(label: LabelInfo) -> dict:
+    return {"background_color": label.color, "suffix_key": label.key}
+
+
+def _sync_label_types(
+    existing: list[dict], wanted: Sequence[LabelInfo], create: Callable[..., dict], update: Callable[..., dict]
+) -> tuple[int, int]:
+    """Create missing label types and update changed ones; return (created, updated)."""
+    by_text = {t["text"]: t for t in existing}
+    created = updated = 0
+    for label in wanted:
+        fields = _label_fields(label)
+        current = by_text.get(label.name)
+        if current is None:
+            create(text=label.name, **fields)
+            created += 1
+        elif any(current.get(k) != v for k, v in fields.items()):
+            update(current["id"], **fields)
+            updated += 1
+    return created, updated
+
+
+def ensure_project(client: DoccanoClient, name: str, schema: Schema, guideline: str) -> tuple[int, bool, int, int]:
+    """Find or create the project and bring its guideline and label types up to date."""
+    description = "homs-ner: actors, places, quantities, dates, agreement clauses and relations (Arabic news, Homs 2012-2017)"
+    project = client.find_project(name)
+    created = project is None
+    if project is None:
+        project = client.create_project(name, description, guideline, allow_overlapping=True, use_relation=True)
+    elif project.get("guideline") != guideline:
+        client.update_project(project["id"], guideline=guideline)
+    pid = project["id"]
+    span_c, span_u = _sync_label_types(
+        client.span_types(pid),
+        schema.doccano_span_labels,
+        lambda **kw: client.create_span_type(pid, **kw),
+        lambda tid, **kw: client.update_span_type(pid, tid, **kw),
+    )
+    rel_c, rel_u = _sync_label_types(
+        client.relation_types(pid),
+        schema.relations,
+        lambda **kw: client.create_relation_type(pid, **kw),
+        lambda tid, **kw: client.update_relation_type(pid, tid, **kw),
+    )
+    return pid, created, span_c + rel_c, span_u + rel_u
+
+
+def push(
+    client: DoccanoClient,
+    name: str,
+    schema: Schema,
+    guideline: str,
+    paragraphs: Sequence[Paragraph],
+    progress: Progress | None = None,
+) -> PushReport:
+    """Create or update the project and upload the paragraphs that are not there yet."""
+    pid, created, types_created, types_updated = ensure_project(client, name, schema, guideline)
+    existing = {}
+    for example in client.examples(pid):
+        key = (example.get("meta") or {}).get("paragraph_id")
+        if key:
+            existing[key] = example
+    changed = [p.id for p in paragraphs if p.id in existing and existing[p.id]["text"] != p.text]
+    if changed:
+        raise DoccanoError(
+            f"{len(changed)} paragraph(s) changed text since they were pushed ({', '.join(changed[:5])}); "
+            "their annotations would shift. Push to a new project instead."
+        )
+    todo = [p for p in paragraphs if p.id not in existing]
+    for done, paragraph in enumerate(todo, start=1):
+        client.create_example(pid, paragraph.text, paragraph.meta)
+        if progress:
+            progress(done, len(todo))
+    return PushReport(pid, created, types_created, types_updated, len(todo), len(paragraphs) - len(todo))
+
+
+def pull(client: DoccanoClient, name: str, out_dir: Path, timeout: float = 300.0) -> dict[str, Path]:
+    """Export the project (every annotator), keep the raw zip, write `<annotator>.jsonl` files.
+
+    Returns annotator -> written JSONL path. Writes are atomic; an existing file of the
+    same annotator is replaced only after the new export was read completely.
+    """
+    project = client.find_project(name)
+    if project is None:
+        raise DoccanoError(f"no Doccano project named {name!r}; push it first with `homs-ner doccano push`")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    zip_path = client.export(project["id"], out_dir / "exports")
+    kept = out_dir / "exports" / f"{name}-{stamp}.zip"
+    zip_path.replace(kept)
+    written = {}
+    with zipfile.ZipFile(kept) as archive:
+        members = sorted(n for n in archive.namelist() if n.endswith(".jsonl"))
+        contents = {Path(m).stem: archive.read(m) for m in members}
+    for annotator, data in contents.items():
+        target = out_dir / f"{annotator}.jsonl"
+        atomic_write_bytes(target, data if data.strip() else b"")
+        written[annotator] = target
+    return written
+
+
+def create_annotation(
+    client: DoccanoClient,
+    project_id: int,
+    example_id: int,
+    text: str,
+    spans: Sequence[tuple[int, int, str]],
+    relations: Sequence[tuple[int, int, str]],
+    span_types: dict[str, int],
+    relation_types: dict[str, int],
+) -> list[int]:
+    """Write spans (Python offsets) and relations (indices into `spans`) as the logged-in user.
+
+    Offsets are converted to the UTF-16 units Doccano counts in. Returns the new span ids.
+    """
+    units = python_to_utf16(text)
+    ids = [
+        client.create_span(project_id, example_id, units[s], units[e], span_types[label])["id"]
+        for s, e, label in spans
+    ]
+    for head, child, label in relations:
+        client.create_relation(project_id, example_id, ids[head], ids[child], relation_types[label])
+    return ids

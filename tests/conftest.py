@@ -1,0 +1,37 @@
+"""Shared fixtures. The Doccano ones start a real server lazily, only for tests that ask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from homs_ner.doccano_client import DoccanoClient
+from homs_ner.doccano_server import SERVER_REQUIREMENTS, DoccanoServer, default_venv, server_venv_ready
+
+
+@pytest.fixture(scope="session")
+def doccano_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DoccanoServer]:
+    """One real Doccano (web + worker) on a free loopback port for the whole session.
+
+    Fails rather than skips without the server venv: CI installs it, and a silently
+    skipped integration suite would hide regressions.
+    """
+    venv = default_venv()
+    if not server_venv_ready(venv):
+        pytest.fail(
+            f"Doccano server venv missing or broken at {venv}. Install it with:\n"
+            f"  python3.11 -m venv {venv} && {venv}/bin/pip install "
+            + " ".join(f'"{r}"' for r in SERVER_REQUIREMENTS)
+            + "\nor point DOCCANO_SERVER_VENV at an existing one.",
+            pytrace=False,
+        )
+    with DoccanoServer(tmp_path_factory.mktemp("doccano"), venv=venv, web_workers=1, stop_grace=3.0) as server:
+        yield server
+
+
+@pytest.fixture
+def doccano_admin(doccano_server: DoccanoServer) -> Iterator[DoccanoClient]:
+    """A client logged in as the server's admin user."""
+    with doccano_server.admin_client() as client:
+        yield client

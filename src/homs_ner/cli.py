@@ -161,10 +161,13 @@ def doccano_install(
     venv: Annotated[Optional[Path], typer.Option(help="Server virtual environment (default: .doccano/venv).")] = None,
 ) -> None:
     """Create the Doccano 1.8.4 server's own virtual environment (it cannot share spaCy's)."""
-    from .doccano_server import default_venv, install_server_venv
+    from .doccano_server import DoccanoServerError, default_venv, install_server_venv
 
     target = venv or default_venv()
-    install_server_venv(target)
+    try:
+        install_server_venv(target)
+    except DoccanoServerError as err:
+        _fail(str(err))
     console.print(f"Doccano server environment ready: {target}")
 
 
@@ -177,9 +180,12 @@ def doccano_serve(
     password: PasswordOpt = None,
 ) -> None:
     """Run Doccano (web UI, API and export worker) on 127.0.0.1 until Ctrl-C; prints the URL."""
-    from .doccano_server import serve
+    from .doccano_server import DoccanoServerError, serve
 
-    serve(home=home, port=port, password=password)
+    try:
+        serve(home=home, port=port, admin_password=password)
+    except DoccanoServerError as err:
+        _fail(str(err))
 
 
 def _client(url: str, username: str, password: str | None):
@@ -254,6 +260,62 @@ def doccano_pull(
     console.print(f"{len(checked.examples)} records pulled: {len(checked.errors)} error(s), {len(checked.warnings)} warning(s)")
     if checked.errors:
         raise typer.Exit(1)
+
+
+@doccano_app.command("annotate")
+def doccano_annotate(
+    files: Annotated[list[Path], typer.Argument(help="Text-anchored annotation files (see homs_ner.anchored).")],
+    as_user: Annotated[str, typer.Option("--as", help="The annotator account the work belongs to.")],
+    user_password: Annotated[
+        Optional[str], typer.Option(envvar="DOCCANO_ANNOTATOR_PASSWORD", help="That account's password (created if missing).")
+    ] = None,
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only resolve and validate the files.")] = False,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Enter an annotator's text-anchored work into Doccano as that annotator's spans and relations."""
+    from .anchored import read_anchored
+    from .doccano_client import DoccanoClient, DoccanoError
+    from .doccano_sync import annotate
+    from .tokenizer import blank_arabic
+    from .validation import check_example
+
+    schema, nlp = load_schema(schema_path), blank_arabic()
+    paras = {p.id: p for a in corpus_mod.load_articles(corpus_dir) for p in corpus_mod.paragraphs(a)}
+    examples, problems = [], []
+    for path in files:
+        found, found_problems = read_anchored(path, paras)
+        examples += found
+        problems += found_problems
+    for ex in examples:
+        problems += check_example(ex, schema, nlp, offsets="python")[1]
+    _print_problems(problems)
+    errors = [p for p in problems if p.level == "error"]
+    console.print(f"{len(examples)} paragraphs: {len(errors)} error(s)")
+    if errors:
+        raise typer.Exit(1)
+    if dry_run:
+        return
+    if not user_password:
+        _fail("give the annotator's password with --user-password or DOCCANO_ANNOTATOR_PASSWORD")
+    try:
+        admin = _client(url, username, password)
+        pid = (admin.find_project(project) or {}).get("id")
+        if pid is None:
+            _fail(f"no Doccano project named {project!r}; push it first")
+        if admin.find_user(as_user) is None:
+            admin.create_user(as_user, user_password)
+        admin.add_member(pid, as_user, role="annotator")
+        with DoccanoClient.login(url, as_user, user_password) as client, _progress() as bar:
+            task = bar.add_task(f"annotating as {as_user}", total=len(examples))
+            report = annotate(client, project, examples, lambda d, t: bar.update(task, completed=d))
+    except DoccanoError as err:
+        _fail(str(err))
+    console.print(f"{report.annotated} paragraphs annotated as {as_user}; {report.skipped} already had their spans")
 
 
 def main() -> None:  # pragma: no cover - console entry point

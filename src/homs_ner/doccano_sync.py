@@ -22,7 +22,7 @@ from pathlib import Path
 from .corpus import Paragraph
 from .doccano_client import DoccanoClient, DoccanoError
 from .io import atomic_write_bytes
-from .records import python_to_utf16
+from .records import Example, python_to_utf16
 from .schema import LabelInfo, Schema
 
 Progress = Callable[[int, int], None]
@@ -161,3 +161,46 @@ def create_annotation(
     for head, child, label in relations:
         client.create_relation(project_id, example_id, ids[head], ids[child], relation_types[label])
     return ids
+
+
+@dataclass
+class AnnotateReport:
+    annotated: int
+    skipped: int
+
+
+def annotate(
+    client: DoccanoClient, name: str, examples: Sequence[Example], progress: Progress | None = None
+) -> AnnotateReport:
+    """Enter examples (Python offsets) as the logged-in user's spans and relations, then confirm.
+
+    Idempotent: an example where this user already has spans is skipped, never doubled.
+    """
+    project = client.find_project(name)
+    if project is None:
+        raise DoccanoError(f"no Doccano project named {name!r}; push it first with `homs-ner doccano push`")
+    pid = project["id"]
+    span_types = {t["text"]: t["id"] for t in client.span_types(pid)}
+    relation_types = {t["text"]: t["id"] for t in client.relation_types(pid)}
+    by_paragraph = {(e.get("meta") or {}).get("paragraph_id"): e for e in client.examples(pid)}
+    missing = sorted({str(ex.meta.get("paragraph_id")) for ex in examples} - set(by_paragraph))
+    if missing:
+        raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
+    annotated = skipped = 0
+    for done, ex in enumerate(examples, start=1):
+        target = by_paragraph[ex.meta["paragraph_id"]]
+        if client.spans(pid, target["id"]):
+            skipped += 1
+        else:
+            index = {s.id: i for i, s in enumerate(ex.spans)}
+            create_annotation(
+                client, pid, target["id"], ex.text,
+                [(s.start, s.end, s.label) for s in ex.spans],
+                [(index[r.head], index[r.child], r.label) for r in ex.relations],
+                span_types, relation_types,
+            )
+            client.set_confirmed(pid, target["id"], True)
+            annotated += 1
+        if progress:
+            progress(done, len(examples))
+    return AnnotateReport(annotated, skipped)

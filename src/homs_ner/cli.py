@@ -153,6 +153,38 @@ def convert(
         console.print(f"{out / name}: {count}")
 
 
+@app.command()
+def agreement(
+    inputs: Annotated[list[Path], typer.Argument(help="Per-annotator Doccano JSONL files, export zips or folders.")],
+    out: Annotated[Path, typer.Option(help="Report path without suffix: writes .json and .md.")] = Path("reports/agreement"),
+    tokens: TokensOpt = TokenPolicy.expand,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+) -> None:
+    """Inter-annotator agreement per annotator pair: entity F1 (exact/overlap), token kappa, clauses, relations."""
+    import json
+
+    from rich.markdown import Markdown
+
+    from .agreement import pairwise, to_markdown
+    from .annotations import check_inputs
+    from .io import atomic_write_text
+    from .tokenizer import blank_arabic
+
+    schema, nlp = load_schema(schema_path), blank_arabic()
+    checked = check_inputs(inputs, schema, nlp, tokens)
+    if checked.errors:
+        _print_problems(checked.errors)
+        _fail("fix the annotation errors first (homs-ner validate)")
+    results = pairwise(checked.examples, schema, nlp)
+    if not results:
+        _fail("agreement needs at least two annotators in the inputs")
+    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    report = to_markdown(results)
+    atomic_write_text(out.with_suffix(".md"), report)
+    Console().print(Markdown(report))
+    console.print(f"written {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
 # --- doccano --------------------------------------------------------------------------------
 
 

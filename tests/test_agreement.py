@@ -1,0 +1,49 @@
+"""Agreement figures on hand-made disagreements, where the right answer is known."""
+
+from homs_ner.agreement import compare, exact_prf, overlap_prf, pairwise, to_markdown
+from homs_ner.records import Example, Relation, Span
+from homs_ner.schema import load_schema
+from homs_ner.tokenizer import blank_arabic
+
+SCHEMA, NLP = load_schema(), blank_arabic()
+TEXT = "خروج مقاتلي المعارضة من حي الوعر إلى إدلب"
+
+
+def at(needle):
+    s = TEXT.index(needle)
+    return s, s + len(needle)
+
+
+def example(annotator, spans, relations=()):
+    return Example(TEXT, [Span(*at(t), lab, i) for i, (t, lab) in spans.items()], list(relations),
+                   {"paragraph_id": "p:000"}, annotator)
+
+
+def test_prf_helpers():
+    assert exact_prf({1, 2}, {2, 3}).f1 == 0.5
+    assert overlap_prf([(0, 5, "A")], [(3, 8, "A"), (9, 10, "A")]).as_dict()["precision"] == 0.5
+
+
+def test_identical_annotations_agree_perfectly():
+    spans = {"c": (TEXT, "CLAUSE:EVACUATION"), "a": ("مقاتلي المعارضة", "ACTOR"), "p": ("إدلب", "PLACE")}
+    a = example("ann_a", spans, [Relation("c", "a", "agent"), Relation("c", "p", "destination")])
+    b = example("ann_b", spans, [Relation("c", "a", "agent"), Relation("c", "p", "destination")])
+    r = compare([a], [b], SCHEMA, NLP)
+    assert r["entities"]["exact"]["micro"]["f1"] == 1.0 and r["entities"]["token_kappa"] == 1.0
+    assert r["clauses"]["exact"]["f1"] == 1.0 and r["clauses"]["type_agreement"] == 1.0
+    assert r["relations"]["micro"]["f1"] == 1.0
+
+
+def test_boundary_type_and_relation_disagreements_are_measured():
+    a = example("ann_a", {"c": (TEXT, "CLAUSE:EVACUATION"), "a": ("مقاتلي المعارضة", "ACTOR"), "p": ("حي الوعر", "PLACE")},
+                [Relation("c", "a", "agent")])
+    b = example("ann_b", {"c": ("خروج مقاتلي المعارضة من حي الوعر", "CLAUSE:SECURITY"), "a": ("المعارضة", "ACTOR"),
+                          "p": ("حي الوعر", "PLACE")}, [Relation("c", "a", "affected")])
+    r = pairwise([a, b], SCHEMA, NLP)["ann_a vs ann_b"]
+    assert r["entities"]["exact"]["PLACE"]["f1"] == 1.0
+    assert r["entities"]["exact"]["ACTOR"]["f1"] == 0.0 and r["entities"]["overlap"]["ACTOR"]["f1"] == 1.0
+    assert r["clauses"]["exact"]["f1"] == 0.0 and r["clauses"]["overlap"]["f1"] == 1.0
+    assert r["clauses"]["type_agreement"] == 0.0
+    assert r["relations"]["micro"]["f1"] == 0.0
+    assert 0 < r["entities"]["token_kappa"] < 1
+    assert "## ann_a vs ann_b" in to_markdown({"ann_a vs ann_b": r})

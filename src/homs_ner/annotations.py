@@ -66,14 +66,15 @@ def _parse_lines(lines: Iterable[tuple[int, str]], source: str, annotator: str) 
 
 
 def read_doccano(path: Path, annotator: str | None = None) -> tuple[list[Example], list[Problem]]:
-    """Read a Doccano JSONL file or export zip; the annotator is the file (or member) name."""
+    """Read a Doccano JSONL file or export zip; the annotator is the file (or member) name
+    unless `annotator` names one for all records (as for the adjudicated gold)."""
     path = Path(path)
     if path.suffix == ".zip":
         examples, problems = [], []
         with zipfile.ZipFile(path) as archive:
             for member in sorted(n for n in archive.namelist() if n.endswith(".jsonl")):
                 text = io.TextIOWrapper(archive.open(member), encoding="utf-8").read()
-                ex, pr = _parse_lines(enumerate(text.splitlines(), 1), f"{path}!{member}", _annotator_from_name(member))
+                ex, pr = _parse_lines(enumerate(text.splitlines(), 1), f"{path}!{member}", annotator or _annotator_from_name(member))
                 examples += ex
                 problems += pr
         return examples, problems
@@ -95,13 +96,17 @@ def expand_inputs(paths: Sequence[Path]) -> list[Path]:
 
 
 def check_inputs(
-    paths: Sequence[Path], schema: Schema, nlp: Language, tokens: TokenPolicy = TokenPolicy.expand
+    paths: Sequence[Path],
+    schema: Schema,
+    nlp: Language,
+    tokens: TokenPolicy = TokenPolicy.expand,
+    annotator: str | None = None,
 ) -> Checked:
     """Parse and validate every record of every input file; nothing is dropped unreported."""
     result = Checked()
     raw: list[Example] = []
     for path in expand_inputs(paths):
-        examples, problems = read_doccano(path)
+        examples, problems = read_doccano(path, annotator)
         raw += examples
         result.problems += problems
     result.problems += check_duplicates(raw)
@@ -168,9 +173,10 @@ def convert(
     nlp: Language,
     articles: dict[str, Article],
     tokens: TokenPolicy = TokenPolicy.expand,
+    annotator: str | None = None,
 ) -> tuple[Checked, dict[str, int]]:
     """Validate everything, then (only if there is no error) write Prodigy JSONL and DocBins."""
-    checked = check_inputs(inputs, schema, nlp, tokens)
+    checked = check_inputs(inputs, schema, nlp, tokens, annotator)
     merged, problems = article_examples(checked.examples, articles)
     checked.problems += problems
     raise_on_errors(checked.problems)

@@ -104,6 +104,35 @@ def corpus_check_overlap(
     console.print(f"OK: {n_synthetic} synthetic articles share no {n}-token sequence with any seed article")
 
 
+@corpus_app.command("stats")
+def corpus_stats_cmd(
+    gold: Annotated[list[Path], typer.Argument(help="Gold annotations (Doccano JSONL files or folders).")],
+    out: Annotated[Path, typer.Option(help="Report path without suffix: writes .json and .md.")] = Path("reports/corpus_stats"),
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Articles, words, entities per label, clauses per type, relations per type; per source and split."""
+    import json
+
+    from rich.markdown import Markdown
+
+    from .annotations import check_inputs
+    from .io import atomic_write_text
+    from .stats import corpus_stats, to_markdown
+    from .tokenizer import blank_arabic
+
+    schema = load_schema(schema_path)
+    checked = check_inputs(gold, schema, blank_arabic(), annotator="gold")
+    if checked.errors:
+        _print_problems(checked.errors)
+        _fail("the annotations do not validate")
+    stats = corpus_stats(corpus_mod.load_articles(corpus_dir), checked.examples, schema)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    report = to_markdown(stats, schema)
+    atomic_write_text(out.with_suffix(".md"), report)
+    Console().print(Markdown(report))
+
+
 # --- validation and conversion --------------------------------------------------------------
 
 
@@ -133,6 +162,9 @@ def validate(
 def convert(
     inputs: Annotated[list[Path], typer.Argument(help="Doccano JSONL files, export zips or folders of them.")],
     out: Annotated[Path, typer.Option(help="Output folder for Prodigy JSONL and spaCy DocBins.")] = Path("training/corpus"),
+    annotator: Annotated[
+        Optional[str], typer.Option(help="Treat all records as this one annotator's (e.g. `gold`); default: the file name.")
+    ] = None,
     tokens: TokensOpt = TokenPolicy.expand,
     schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
     corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
@@ -144,7 +176,7 @@ def convert(
     schema = load_schema(schema_path)
     articles = {a.id: a for a in corpus_mod.load_articles(corpus_dir)}
     try:
-        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens)
+        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens, annotator)
     except ValidationFailed as err:
         _print_problems(err.problems)
         _fail(f"{len([p for p in err.problems if p.level == 'error'])} error(s); nothing written")

@@ -1,0 +1,32 @@
+"""Corpus statistics and the entity part of the evaluation, on hand-made data."""
+
+from homs_ner.corpus import Article
+from homs_ner.evaluation import iob2_tags, seqeval_entities
+from homs_ner.records import Example, Relation, Span
+from homs_ner.schema import load_schema
+from homs_ner.stats import corpus_stats, to_markdown
+from homs_ner.tokenizer import blank_arabic
+
+SCHEMA, NLP = load_schema(), blank_arabic()
+
+
+def test_stats_count_per_group():
+    arts = [Article("s1", "", "", "", "seed", "test", "قوات النظام في حمص"), Article("y1", "", "", "", "synthetic", "train", "نص قصير")]
+    ex = Example("قوات النظام في حمص", [Span(0, 11, "ACTOR", "a"), Span(15, 18, "PLACE", "p"), Span(0, 18, "CLAUSE:SECURITY", "c")],
+                 [Relation("c", "p", "location")], {"article_id": "s1"})
+    stats = corpus_stats(arts, [ex], SCHEMA)
+    assert stats["all"]["articles"] == 2 and stats["all"]["words"] == 6
+    assert stats["seed/test"]["entity:ACTOR"] == 1 and stats["seed/test"]["clause:SECURITY"] == 1
+    assert stats["split=train"].get("entity:ACTOR", 0) == 0 and stats["source=seed"]["relation:location"] == 1
+    assert "| relation:location | 1 |" in to_markdown(stats, SCHEMA)
+
+
+def test_seqeval_is_strict_iob2():
+    gold = NLP("قوات النظام في حي الوعر")
+    gold.ents = [gold.char_span(0, 11, "ACTOR"), gold.char_span(15, 23, "PLACE")]
+    pred = NLP("قوات النظام في حي الوعر")
+    pred.ents = [pred.char_span(5, 11, "ACTOR"), pred.char_span(15, 23, "PLACE")]
+    assert iob2_tags(gold) == ["B-ACTOR", "I-ACTOR", "O", "B-PLACE", "I-PLACE"]
+    scores = seqeval_entities([gold], [pred])
+    assert scores["PLACE"]["f1"] == 1.0 and scores["ACTOR"]["f1"] == 0.0
+    assert scores["micro avg"]["precision"] == 0.5

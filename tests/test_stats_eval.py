@@ -30,3 +30,17 @@ def test_seqeval_is_strict_iob2():
     scores = seqeval_entities([gold], [pred])
     assert scores["PLACE"]["f1"] == 1.0 and scores["ACTOR"]["f1"] == 0.0
     assert scores["micro avg"]["precision"] == 0.5
+
+
+def test_experiment_summary_reports_mean_and_spread():
+    from homs_ner.experiments import summarize, to_markdown
+
+    def run(f1):
+        prf = {"f1": f1}
+        return {"entities_seqeval": {"micro avg": prf}, "clauses": {"overlap": prf, "type_agreement": f1},
+                "relations_gold_spans": {"micro": prf}, "relations_end_to_end": {"micro": prf}}
+
+    summary = summarize({"a": run(0.5), "b": run(0.7)})
+    assert abs(summary["entities micro F1"]["mean"] - 0.6) < 1e-9
+    assert abs(summary["relations F1 (end to end)"]["stdev"] - 0.1414) < 1e-3
+    assert "| entities micro F1 | 50.0 | 70.0 | **60.0** | 14.1 |" in to_markdown("t", {"runs": {"a": 0, "b": 0}, "summary": summary}, "n")

@@ -1,0 +1,114 @@
+"""Experiments beyond the single split: leave-one-seed-out cross-validation and a learning curve.
+
+Five real articles are few and one split can mislead, so these report the mean and spread
+over several trainings. Each run trains with `spacy train` (same config as the main job)
+into a temporary folder and is scored by `evaluation.evaluate`.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import spacy
+from spacy.cli.train import train as spacy_train
+from spacy.tokens import Doc, DocBin
+
+from .evaluation import evaluate
+from .schema import Schema
+
+HEADLINE = {
+    "entities micro F1": lambda r: r["entities_seqeval"].get("micro avg", {}).get("f1", 0.0),
+    "clause overlap F1": lambda r: r["clauses"]["overlap"]["f1"],
+    "clause type accuracy": lambda r: r["clauses"]["type_agreement"],
+    "relations F1 (gold spans)": lambda r: r["relations_gold_spans"]["micro"]["f1"],
+    "relations F1 (end to end)": lambda r: r["relations_end_to_end"]["micro"]["f1"],
+}
+
+
+def load_docs(path: Path) -> list[Doc]:
+    return list(DocBin().from_disk(path).get_docs(spacy.blank("ar").vocab))
+
+
+def _write(docs: Sequence[Doc], path: Path) -> Path:
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    return path
+
+
+def _meta(doc: Doc, key: str) -> str:
+    return str((doc.user_data.get("meta") or {}).get(key, ""))
+
+
+def train_and_score(
+    config: Path, train: Sequence[Doc], dev: Sequence[Doc], test: Sequence[Doc], schema: Schema, overrides: dict
+) -> dict:
+    """Train one pipeline in a temporary folder and evaluate it on `test`."""
+    with tempfile.TemporaryDirectory(prefix="homs-ner-exp-") as tmp:
+        work = Path(tmp)
+        paths = {"paths.train": str(_write(train, work / "train.spacy")), "paths.dev": str(_write(dev, work / "dev.spacy"))}
+        spacy_train(config, work / "out", overrides={**paths, **overrides})
+        return evaluate(spacy.load(work / "out" / "model-best"), test, schema)
+
+
+def summarize(runs: dict[str, dict]) -> dict[str, dict]:
+    """Mean and standard deviation of the headline figures over runs."""
+    out = {}
+    for name, pick in HEADLINE.items():
+        values = [pick(r) for r in runs.values()]
+        out[name] = {
+            "mean": statistics.fmean(values),
+            "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "runs": {k: pick(r) for k, r in runs.items()},
+        }
+    return out
+
+
+def cross_validate(
+    config: Path, docs: Sequence[Doc], schema: Schema, overrides: dict, progress: Callable[[str], None] = print
+) -> dict:
+    """Hold out each seed article in turn; train on every other article (dev split for selection)."""
+    seeds = [d for d in docs if _meta(d, "source") == "seed"]
+    runs = {}
+    for held in seeds:
+        name = _meta(held, "article_id")
+        progress(f"fold: held-out seed {name}")
+        others = [d for d in docs if d is not held]
+        train = [d for d in others if _meta(d, "split") != "dev"]
+        dev = [d for d in others if _meta(d, "split") == "dev"]
+        runs[name] = train_and_score(config, train, dev, [held], schema, overrides)
+    return {"runs": runs, "summary": summarize(runs)}
+
+
+def learning_curve(
+    config: Path,
+    train: Sequence[Doc],
+    dev: Sequence[Doc],
+    test: Sequence[Doc],
+    schema: Schema,
+    overrides: dict,
+    fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    seed: int = 0,
+    progress: Callable[[str], None] = print,
+) -> dict:
+    """Train on growing random subsets of the train articles; score each on the test split."""
+    order = list(train)
+    random.Random(seed).shuffle(order)
+    runs = {}
+    for fraction in fractions:
+        subset = order[: max(1, round(fraction * len(order)))]
+        progress(f"{fraction:.0%} of the training articles ({len(subset)})")
+        runs[f"{fraction:.0%}"] = train_and_score(config, subset, dev, test, schema, overrides)
+    return {"runs": runs, "summary": summarize(runs)}
+
+
+def to_markdown(title: str, result: dict, note: str) -> str:
+    runs = list(result["runs"])
+    lines = [f"# {title}", "", note, "", "| measure | " + " | ".join(runs) + " | mean | stdev |",
+             "|---|" + "---|" * (len(runs) + 2)]
+    for name, s in result["summary"].items():
+        cells = [f"{100 * s['runs'][r]:.1f}" for r in runs]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | **{100 * s['mean']:.1f}** | {100 * s['stdev']:.1f} |")
+    return "\n".join(lines) + "\n"

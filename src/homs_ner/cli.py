@@ -357,6 +357,38 @@ def predict(
     console.print(f"{len(records)} articles -> {out}")
 
 
+@app.command()
+def benchmark(
+    models: Annotated[list[str], typer.Argument(help="NAME=PATH of trained pipelines, each also NAME=PATH=CONFIG to time training.")],
+    texts: Annotated[Path, typer.Option(help="Articles to run inference on (folder of .txt).")] = corpus_mod.CORPUS_DIR / "articles",
+    corpus: CorpusDocsOpt = Path("training/corpus"),
+    train_steps: Annotated[int, typer.Option(help="Steps of the short timed training run.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Inference passes; the best is kept.")] = 3,
+    workflow_seconds: Annotated[Optional[float], typer.Option(help="Measured wall time of the main workflow to include.")] = None,
+    out: Annotated[Path, typer.Option(help="Report path without suffix.")] = Path("reports/benchmark"),
+) -> None:
+    """Inference words/s, training time per step and peak memory per pipeline, on the same texts."""
+    import json
+
+    from .benchmark import inference, machine, to_markdown, training
+    from .io import atomic_write_text
+
+    articles = [p.read_text(encoding="utf-8") for p in sorted(texts.glob("*.txt"))]
+    result = {"machine": machine(), "repeats": repeats, "texts": len(articles), "inference": {}, "training": {}}
+    for item in models:
+        name, path, *config = item.split("=")
+        with console.status(f"inference: {name}"):
+            result["inference"][name] = inference(path, articles, repeats)
+        if config:
+            with console.status(f"training {train_steps} steps: {name}"):
+                result["training"][name] = training(Path(config[0]), corpus / "train.spacy", corpus / "dev.spacy", train_steps, [])
+    if workflow_seconds:
+        result["workflow_seconds"] = workflow_seconds
+    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), to_markdown(result))
+    console.print(to_markdown(result))
+
+
 # --- doccano --------------------------------------------------------------------------------
 
 

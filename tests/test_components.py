@@ -341,3 +341,31 @@ def test_transformer_config_trains_with_a_tiny_random_backbone(tmp_path: Path, c
     assert nlp.pipe_names == ["transformer", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
     assert nlp.get_pipe("relation_extractor").rschema == rschema()
     assert isinstance(nlp(DATA[1][0])._.relations, list)
+
+
+LOAD_PACKAGE = """
+import json, sys, spacy, homs_ner
+nlp = spacy.load(sys.argv[1])
+result = homs_ner.analyze(nlp, sys.argv[2])
+print(json.dumps({"pipeline": nlp.pipe_names, "keys": sorted(result), "file": spacy.util.get_package_path(sys.argv[1]).as_posix()}))
+"""
+
+
+@pytest.mark.slow
+def test_packaged_pipeline_installs_and_loads_by_name_in_a_fresh_process(tmp_path: Path, corpus: Path) -> None:
+    """`spacy package` builds an sdist; installed (here into a target folder) it loads by name."""
+    from spacy.cli.package import package
+
+    model = train_config("tok2vec.cfg", tmp_path / "train", corpus, **{"training.max_steps": 2})
+    (tmp_path / "pkg").mkdir()
+    package(model, tmp_path / "pkg", name="homs_ner_test", version="0.0.1", create_sdist=True, force=True, silent=True)
+    sdist = next((tmp_path / "pkg").glob("*/dist/*.tar.gz"))
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(sdist)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    env_code = f"import sys; sys.path.insert(0, {str(site)!r});" + LOAD_PACKAGE
+    info = run_fresh(env_code, "ar_homs_ner_test", DATA[0][0])
+    assert info["pipeline"][-1] == "relation_extractor"
+    assert info["keys"] == ["clauses", "entities", "relations", "text"]
+    assert info["file"].startswith(site.as_posix())

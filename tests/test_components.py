@@ -369,3 +369,17 @@ def test_packaged_pipeline_installs_and_loads_by_name_in_a_fresh_process(tmp_pat
     assert info["pipeline"][-1] == "relation_extractor"
     assert info["keys"] == ["clauses", "entities", "relations", "text"]
     assert info["file"].startswith(site.as_posix())
+
+
+@pytest.mark.slow
+def test_real_backbone_builds_and_the_transformer_pipeline_trains_a_few_steps(tmp_path: Path, corpus: Path) -> None:
+    """The end-to-end smoke path: the offline e5 backbone, then `spacy train` on it."""
+    from homs_ner.backbone import build_backbone
+
+    report = build_backbone(tmp_path / "e5", corpus_texts=[row[0] for row in DATA], verify=True)
+    assert report["verify"]["cosine_min"] >= 0.99
+    model = train_config(
+        "transformer.cfg", tmp_path / "out", corpus, **{"paths.transformer": str(tmp_path / "e5"), "training.max_steps": 2}
+    )
+    info = run_fresh(PIPELINE_INFO, str(model), DATA[0][0])
+    assert info["pipeline"][0] == "transformer" and info["ner"] == sorted(SCHEMA.entity_labels)

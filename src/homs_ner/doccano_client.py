@@ -210,9 +210,9 @@ class DoccanoClient:
             transport=transport,
             cookies=_refuse_all_cookies(),
         )
-        self.token = token
+        self.token: str | None = None
         if token:
-            self._http.headers["Authorization"] = f"Token {token}"
+            self._use_token(token)
 
     @classmethod
     def login(cls, base_url: str, username: str, password: str, **kwargs: Any) -> DoccanoClient:
@@ -223,9 +223,12 @@ class DoccanoClient:
         except BaseException:
             client.close()
             raise
-        client.token = body["key"]
-        client._http.headers["Authorization"] = f"Token {client.token}"
+        client._use_token(body["key"])
         return client
+
+    def _use_token(self, token: str) -> None:
+        self.token = token
+        self._http.headers["Authorization"] = f"Token {token}"
 
     def close(self) -> None:
         self._http.close()

@@ -185,9 +185,13 @@ class DoccanoServer:
         (self.home / "media").mkdir(exist_ok=True)
         if not self.db_path.exists():
             self._initialise_db()
-        self._spawn("web", self._gunicorn_argv())
-        self._spawn("worker", [str(self.venv / "bin" / "doccano"), "task", "--concurrency", "1"])
-        self._wait_healthy()
+        try:
+            self._spawn("web", self._gunicorn_argv())
+            self._spawn("worker", [str(self.venv / "bin" / "doccano"), "task", "--concurrency", "1"])
+            self._wait_healthy()
+        except BaseException:  # also Ctrl-C while waiting: leave no orphan server behind
+            self.stop(grace=2.0)
+            raise
         self.startup_seconds = time.perf_counter() - began
         return self
 
@@ -216,12 +220,18 @@ class DoccanoServer:
                     f"Doccano {name} process exited with status {proc.returncode}\n{self.log_tail()}"
                 )
 
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of every log in ``home``, for error messages."""
+        parts = []
+        for name in ("setup", "web", "worker"):
+            path = self.home / f"{name}.log"
+            if path.exists():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                parts.append(f"--- {path} (last {lines} lines) ---\n{_tail(text, lines)}")
+        return "\n".join(parts) or f"(no logs in {self.home})"
+
     def __enter__(self) -> DoccanoServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop(grace=2.0)
-            raise
+        return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -268,15 +278,23 @@ class DoccanoServer:
         return path.read_text(encoding="utf-8").strip()
 
     def _initialise_db(self) -> None:
-        """Migrate (or copy the cached migrated template) and create the admin user."""
+        """Migrate (or copy the cached migrated template) and create the admin user.
+
+        On any failure, Ctrl-C included, the half-made database is removed: its mere
+        existence is what tells the next start that initialisation is done.
+        """
         template = self._template_path()
-        if self.use_template_db and template.exists():
-            shutil.copyfile(template, self.db_path)
-        else:
-            self._doccano("init")
-            if self.use_template_db:
-                _store_template(self.db_path, template)
-        self._doccano("createuser", "--username", self.admin_username, "--password", self.admin_password)
+        try:
+            if self.use_template_db and template.exists():
+                shutil.copyfile(template, self.db_path)
+            else:
+                self._doccano("init")
+                if self.use_template_db:
+                    _store_template(self.db_path, template)
+            self._doccano("createuser", "--username", self.admin_username, "--password", self.admin_password)
+        except BaseException:
+            self.db_path.unlink(missing_ok=True)
+            raise
 
     def _template_path(self) -> Path:
         """Cache of a freshly migrated database, next to the venv it belongs to.
@@ -298,7 +316,6 @@ class DoccanoServer:
                 check=False,
             )
         if done.returncode != 0:
-            self.db_path.unlink(missing_ok=True)  # half-migrated: let the next start retry
             raise DoccanoServerError(f"`doccano {args[0]}` failed (exit {done.returncode})\n{self.log_tail()}")
 
     def _gunicorn_argv(self) -> list[str]:
@@ -325,11 +342,13 @@ class DoccanoServer:
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         last = "no answer yet"
-        with httpx.Client(timeout=10.0) as http:
-            while time.monotonic() < deadline:
+        with httpx.Client() as http:
+            while (remaining := deadline - time.monotonic()) > 0:
                 self.check_alive()
+                # The health check itself waits up to 3 s for a Celery ping.
+                probe_timeout = min(10.0, max(remaining, 0.5))
                 try:
-                    status = http.get(f"{self.url}/v1/health/").status_code
+                    status = http.get(f"{self.url}/v1/health/", timeout=probe_timeout).status_code
                 except httpx.TransportError as exc:
                     last = f"{type(exc).__name__}: {exc}"
                 else:
@@ -340,16 +359,6 @@ class DoccanoServer:
         raise DoccanoServerError(
             f"Doccano at {self.url} not healthy after {self.startup_timeout:.0f} s (last: {last})\n{self.log_tail()}"
         )
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last lines of every log in ``home``, for error messages."""
-        parts = []
-        for name in ("setup", "web", "worker"):
-            path = self.home / f"{name}.log"
-            if path.exists():
-                text = path.read_text(encoding="utf-8", errors="replace")
-                parts.append(f"--- {path} (last {lines} lines) ---\n{_tail(text, lines)}")
-        return "\n".join(parts) or f"(no logs in {self.home})"
 
 
 def _store_template(db: Path, template: Path) -> None:

@@ -8,7 +8,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install all test
+# Root in CI; elsewhere apt-get needs sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: install all test chromium
 
 install: $(VENV)/.installed .doccano/venv/.installed
 
@@ -27,5 +30,10 @@ $(VENV)/.installed: pyproject.toml
 all: install
 	$(BIN)/spacy project run all
 
-test: install
+# The HTML visualisation is tested in a real headless browser: Debian's Chromium.
+chromium:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+test: install chromium
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,22 @@ def doccano_admin(doccano_server: DoccanoServer) -> Iterator[DoccanoClient]:
     """A client logged in as the server's admin user."""
     with doccano_server.admin_client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tok2vec pipeline trained until it reproduces the tiny corpus (60 steps, ~10 s).
+
+    A real trained pipeline of the project's config, small enough for unit tests of what
+    is built on a model's output (pre-annotation, extraction, visualisation).
+    """
+    from spacy.tokens import DocBin
+    from tiny_corpus import DATA, make_doc, train_config
+
+    from homs_ner.tokenizer import blank_arabic
+
+    nlp = blank_arabic()
+    base = tmp_path_factory.mktemp("tiny_model")
+    corpus = base / "tiny.spacy"
+    DocBin(docs=[make_doc(nlp, *row) for row in DATA], store_user_data=True).to_disk(corpus)
+    return train_config("tok2vec.cfg", base / "out", corpus, **{"training.max_steps": 60, "training.eval_frequency": 20})

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.cli.debug_config import debug_config
-from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
@@ -29,79 +28,10 @@ from homs_ner.components import (
     score_relations,
     span_refs,
 )
-from homs_ner.schema import DEFAULT_SCHEMA_PATH, load_schema
+from homs_ner.schema import DEFAULT_SCHEMA_PATH
 from homs_ner.tokenizer import blank_arabic
 
-CONFIGS = DEFAULT_SCHEMA_PATH.parent
-SCHEMA = load_schema()
-CLAUSE = SCHEMA.doccano_clause_label
-
-# (text, entities, clauses, relations); spans are (surface, label), each surface unique in its text.
-DATA = [
-    (
-        "أعلن الجيش السوري وقف إطلاق النار في حي الوعر.\nوينص الاتفاق على خروج المسلحين إلى ريف حمص الشمالي.",
-        [("الجيش السوري", "ACTOR"), ("حي الوعر", "PLACE"), ("المسلحين", "ACTOR"), ("ريف حمص الشمالي", "PLACE")],
-        [("وقف إطلاق النار في حي الوعر", "CEASEFIRE"), ("خروج المسلحين إلى ريف حمص الشمالي", "EVACUATION")],
-        [
-            ("وقف إطلاق النار في حي الوعر", "agent", "الجيش السوري"),
-            ("وقف إطلاق النار في حي الوعر", "location", "حي الوعر"),
-            ("خروج المسلحين إلى ريف حمص الشمالي", "affected", "المسلحين"),
-            ("خروج المسلحين إلى ريف حمص الشمالي", "destination", "ريف حمص الشمالي"),
-        ],
-    ),
-    (
-        "توصلت لجنة المصالحة إلى اتفاق مع الفصائل المسلحة في حي الوعر في مدينة حمص.\n\n"
-        "وينص الاتفاق على تسليم السلاح الثقيل خلال عشرة أيام برعاية الأمم المتحدة.",
-        [
-            ("لجنة المصالحة", "ACTOR"), ("الفصائل المسلحة", "ACTOR"), ("حي الوعر", "PLACE"),
-            ("مدينة حمص", "PLACE"), ("عشرة أيام", "QUANTITY"), ("الأمم المتحدة", "ACTOR"),
-        ],
-        [("تسليم السلاح الثقيل خلال عشرة أيام", "WEAPONS")],
-        [
-            ("حي الوعر", "located_in", "مدينة حمص"),
-            ("تسليم السلاح الثقيل خلال عشرة أيام", "amount", "عشرة أيام"),
-            ("تسليم السلاح الثقيل خلال عشرة أيام", "guarantor", "الأمم المتحدة"),
-        ],
-    ),
-    (
-        "أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر يوم الاثنين.\n"
-        "وأكد المحافظ طلال البرازي أن الاتفاق يشمل عودة الأهالي إلى بيوتهم.",
-        [
-            ("الحكومة السورية", "ACTOR"), ("٢٠٠ معتقل", "QUANTITY"), ("حي الوعر", "PLACE"),
-            ("يوم الاثنين", "DATE"), ("طلال البرازي", "ACTOR"), ("الأهالي", "ACTOR"),
-        ],
-        [("أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر", "DETAINEES"), ("عودة الأهالي إلى بيوتهم", "RETURN")],
-        [
-            ("أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر", "agent", "الحكومة السورية"),
-            ("أفرجت الحكومة السورية عن ٢٠٠ معتقل من أبناء حي الوعر", "amount", "٢٠٠ معتقل"),
-            ("عودة الأهالي إلى بيوتهم", "affected", "الأهالي"),
-        ],
-    ),
-]
-
-
-def make_doc(nlp: Language, text: str, entities: list, clauses: list, relations: list | None) -> Doc:
-    """A doc in the project layout (see homs_ner.conversion) from surface strings."""
-    doc = nlp.make_doc(text)
-
-    def span(surface: str, label: str):
-        start = text.index(surface)
-        result = doc.char_span(start, start + len(surface), label=label)
-        assert result is not None, surface
-        return result
-
-    doc.ents = [span(s, label) for s, label in entities]
-    doc.spans[SCHEMA.span_group] = [span(s, label) for s, label in clauses]
-    labels = {s: label for s, label in entities} | {s: CLAUSE(label) for s, label in clauses}
-
-    def ref(surface: str) -> dict:
-        start = text.index(surface)
-        return {"start": start, "end": start + len(surface), "label": labels[surface]}
-
-    doc._.relations = None if relations is None else [
-        {"head": ref(h), "child": ref(c), "label": label} for h, label, c in relations
-    ]
-    return doc
+from tiny_corpus import CONFIGS, DATA, SCHEMA, make_doc, train_config
 
 
 @pytest.fixture(scope="module")
@@ -295,22 +225,6 @@ def test_callback_refuses_a_clause_component_on_another_key() -> None:
 def test_config_passes_debug_config(name: str, corpus: Path) -> None:
     overrides = {"paths.train": str(corpus), "paths.dev": str(corpus)}
     debug_config(CONFIGS / name, overrides=overrides)  # exits on an invalid config
-
-
-def train_config(name: str, output: Path, corpus: Path, **overrides: object) -> Path:
-    """Train configs/<name> for a few steps on the tiny corpus; return model-last."""
-    train(
-        CONFIGS / name,
-        output,
-        overrides={
-            "paths.train": str(corpus),
-            "paths.dev": str(corpus),
-            "paths.schema": str(DEFAULT_SCHEMA_PATH),
-            "training.eval_frequency": 2,
-            **overrides,
-        },
-    )
-    return output / "model-last"
 
 
 PIPELINE_INFO = """

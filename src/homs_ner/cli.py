@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 from . import corpus as corpus_mod
 from .schema import DEFAULT_SCHEMA_PATH, load_schema
 from .validation import Problem, TokenPolicy, ValidationFailed
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -357,6 +360,131 @@ def predict(
     console.print(f"{len(records)} articles -> {out}")
 
 
+def _article_docs(inputs: list[Path], model: Optional[str]) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]]]:
+    """(id, doc) pairs of the inputs as annotated (from .spacy DocBins) and as predicted.
+
+    Inputs are DocBins of annotated articles (e.g. training/corpus/test.spacy) or article
+    .txt files and folders; predictions are made only when a model is given.
+    """
+    from spacy.tokens import DocBin
+
+    from .api import load
+    from .tokenizer import blank_arabic
+
+    files = [f for p in inputs for f in (sorted(p.glob("*.txt")) if p.is_dir() else [p])]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        _fail(f"no such file: {', '.join(missing)}")
+    nlp = load(model) if model else None
+    vocab = nlp.vocab if nlp else blank_arabic().vocab
+    annotated, texts = [], []
+    for f in files:
+        if f.suffix == ".spacy":
+            for doc in DocBin().from_disk(f).get_docs(vocab):
+                doc_id = str((doc.user_data.get("meta") or {}).get("article_id") or f"{f.stem}-{len(annotated)}")
+                annotated.append((doc_id, doc))
+                texts.append((doc_id, doc.text))
+        else:
+            texts.append((f.stem, f.read_text(encoding="utf-8")))
+    predicted = []
+    if nlp is not None:
+        with _progress() as bar:
+            task = bar.add_task(f"predicting with {model}", total=len(texts))
+            for (doc_id, _), doc in zip(texts, nlp.pipe(t for _, t in texts)):
+                predicted.append((doc_id, doc))
+                bar.advance(task)
+    return annotated, predicted
+
+
+@app.command()
+def visualize(
+    inputs: Annotated[list[Path], typer.Argument(help="Annotated DocBins (.spacy) and/or article .txt files or folders.")],
+    model: Annotated[Optional[str], typer.Option(help="Trained pipeline whose predictions are shown beside the gold.")] = None,
+    article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for one <article>.html per article.")] = Path("training/visualize"),
+    png: Annotated[
+        Optional[Path], typer.Option(help="Also screenshot each page with headless Chromium into this folder.")
+    ] = None,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+) -> None:
+    """Self-contained right-to-left HTML per article (displaCy): entities, clauses and relations, gold beside predicted."""
+    from .io import atomic_write_text
+    from .visualize import render_article, screenshot
+
+    schema = load_schema(schema_path)
+    annotated, predicted = _article_docs(inputs, model)
+    columns: dict[str, list] = {}
+    for name, docs in (("gold", annotated), (f"predicted ({model})", predicted)):
+        for doc_id, doc in docs:
+            if not article or doc_id in article:
+                columns.setdefault(doc_id, []).append((name, doc))
+    if not columns:
+        _fail("nothing to show: give annotated .spacy files, or --model with articles")
+    for doc_id, cols in columns.items():
+        path = out / f"{doc_id}.html"
+        atomic_write_text(path, render_article(doc_id, cols, schema))
+        console.print(f"written {path}")
+        if png is not None:
+            try:
+                console.print(f"written {screenshot(path, png / f'{doc_id}.png')}")
+            except (FileNotFoundError, RuntimeError) as err:
+                _fail(str(err))
+
+
+@app.command()
+def extract(
+    inputs: Annotated[list[Path], typer.Argument(help="Article .txt files or folders (need --model), or annotated DocBins (.spacy).")],
+    model: Annotated[Optional[str], typer.Option(help="Trained pipeline; without it, .spacy inputs are read as annotated.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for <article>.json files and clauses.csv.")] = Path("training/extracted"),
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+) -> None:
+    """Agreements as structured data: every clause with its parties, places, amounts; the entity inventory.
+
+    One JSON per article (schema in the README and `homs_ner.extraction`) and one CSV
+    row per clause across all articles.
+    """
+    import json
+
+    from .extraction import clauses_csv, extract as run_extract
+    from .io import atomic_write_text
+
+    schema = load_schema(schema_path)
+    annotated, predicted = _article_docs(inputs, model)
+    docs = predicted if model else annotated
+    if not docs:
+        _fail("no articles: give .txt articles with --model, or annotated .spacy files")
+    results = [run_extract(doc, schema, doc_id) for doc_id, doc in docs]
+    for result in results:
+        atomic_write_text(out / f"{result['article_id']}.json", json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(out / "clauses.csv", clauses_csv(results, schema))
+    console.print(f"{len(results)} articles, {sum(len(r['clauses']) for r in results)} clauses -> {out}")
+
+
+@app.command("export-dataset")
+def export_dataset(
+    corpus: CorpusDocsOpt = Path("training/corpus"),
+    out: Annotated[Path, typer.Option(help="Folder for the saved DatasetDict (datasets.load_from_disk).")] = Path(
+        "training/dataset"
+    ),
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+) -> None:
+    """The annotated corpus as a Hugging Face DatasetDict (train/dev/test by article), saved to disk."""
+    from spacy.tokens import DocBin
+
+    from .dataset import build
+    from .tokenizer import blank_arabic
+
+    schema, vocab = load_schema(schema_path), blank_arabic().vocab
+    found = {f.stem: f for f in sorted(corpus.glob("*.spacy"))}
+    if not found:
+        _fail(f"no .spacy files in {corpus}; run `spacy project run convert` first")
+    splits = {name: list(DocBin().from_disk(path).get_docs(vocab)) for name, path in found.items()}
+    dataset = build(splits, schema)
+    dataset.save_to_disk(str(out))
+    console.print(dataset)
+    console.print(f"saved to {out}; read it with datasets.load_from_disk({str(out)!r})")
+
+
 @app.command()
 def benchmark(
     models: Annotated[list[str], typer.Argument(help="NAME=PATH of trained pipelines, each also NAME=PATH=CONFIG to time training.")],
@@ -429,6 +557,20 @@ def _client(url: str, username: str, password: str | None):
     from .doccano_server import default_admin_password
 
     return DoccanoClient.login(url, username, password or default_admin_password())
+
+
+def _login_as(url: str, username: str, password: str | None, project: str, as_user: str, user_password: str):
+    """A client logged in as `as_user`, made a member (annotator) of the project, created if missing."""
+    from .doccano_client import DoccanoClient
+
+    with _client(url, username, password) as admin:
+        pid = (admin.find_project(project) or {}).get("id")
+        if pid is None:
+            _fail(f"no Doccano project named {project!r}; push it first")
+        if admin.find_user(as_user) is None:
+            admin.create_user(as_user, user_password)
+        admin.add_member(pid, as_user, role="annotator")
+    return DoccanoClient.login(url, as_user, user_password)
 
 
 @doccano_app.command("push")
@@ -515,7 +657,7 @@ def doccano_annotate(
 ) -> None:
     """Enter an annotator's text-anchored work into Doccano as that annotator's spans and relations."""
     from .anchored import read_anchored
-    from .doccano_client import DoccanoClient, DoccanoError
+    from .doccano_client import DoccanoError
     from .doccano_sync import annotate
     from .tokenizer import blank_arabic
     from .validation import check_example
@@ -539,19 +681,74 @@ def doccano_annotate(
     if not user_password:
         _fail("give the annotator's password with --user-password or DOCCANO_ANNOTATOR_PASSWORD")
     try:
-        admin = _client(url, username, password)
-        pid = (admin.find_project(project) or {}).get("id")
-        if pid is None:
-            _fail(f"no Doccano project named {project!r}; push it first")
-        if admin.find_user(as_user) is None:
-            admin.create_user(as_user, user_password)
-        admin.add_member(pid, as_user, role="annotator")
-        with DoccanoClient.login(url, as_user, user_password) as client, _progress() as bar:
+        with _login_as(url, username, password, project, as_user, user_password) as client, _progress() as bar:
             task = bar.add_task(f"annotating as {as_user}", total=len(examples))
             report = annotate(client, project, examples, lambda d, t: bar.update(task, completed=d))
     except DoccanoError as err:
         _fail(str(err))
     console.print(f"{report.annotated} paragraphs annotated as {as_user}; {report.skipped} already had their spans")
+
+
+@doccano_app.command("preannotate")
+def doccano_preannotate(
+    model: Annotated[str, typer.Argument(help="Trained pipeline: directory or installed package name.")],
+    for_user: Annotated[str, typer.Option("--for", help="The annotator who will correct the suggestions.")],
+    user_password: Annotated[
+        Optional[str], typer.Option(envvar="DOCCANO_ANNOTATOR_PASSWORD", help="That account's password (created if missing).")
+    ] = None,
+    article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable); default: all.")] = None,
+    ledger: Annotated[Path, typer.Option(help="Folder where the suggestions are also kept as Doccano JSONL.")] = Path(
+        "annotations/preannotations"
+    ),
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
+    corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
+) -> None:
+    """Put a model's entities, clauses and relations into an annotator's view, for correction.
+
+    Suggestions carry prob > 0 (the model's score; spans drawn by hand have 0.0), each
+    example gets a comment naming the model and stays unconfirmed. Examples the annotator
+    already worked on (spans, or confirmed) are skipped, never overwritten; running it
+    again adds nothing twice.
+    """
+    from datetime import datetime, timezone
+
+    from .api import load
+    from .doccano_client import DoccanoError
+    from .doccano_sync import preannotate
+    from .io import write_jsonl
+
+    if not user_password:
+        _fail("give the annotator's password with --user-password or DOCCANO_ANNOTATOR_PASSWORD")
+    schema = load_schema(schema_path)
+    ids = None
+    if article:
+        known = {a.id: a for a in corpus_mod.load_articles(corpus_dir)}
+        unknown = sorted(set(article) - set(known))
+        if unknown:
+            _fail(f"unknown article id(s): {', '.join(unknown)}")
+        ids = [p.id for a in article for p in corpus_mod.paragraphs(known[a])]
+    with console.status(f"loading {model}"):
+        nlp = load(model)
+    try:
+        with _login_as(url, username, password, project, for_user, user_password) as client, _progress() as bar:
+            task = bar.add_task(f"pre-annotating for {for_user}", total=None)
+            report = preannotate(client, project, nlp, schema, str(model), ids,
+                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
+    except DoccanoError as err:
+        _fail(str(err))
+    if report.suggestions:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = ledger / project / f"{for_user}-{stamp}.jsonl"
+        write_jsonl(kept, report.suggestions)
+        console.print(f"suggestions kept in {kept}")
+    console.print(
+        f"{report.preannotated} paragraphs pre-annotated for {for_user} ({report.spans} spans, "
+        f"{report.relations} relations); {report.skipped} skipped (already worked on or pre-annotated)"
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

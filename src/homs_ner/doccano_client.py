@@ -172,6 +172,15 @@ class Relation(TypedDict):
     updated_at: str
 
 
+class Comment(TypedDict):
+    id: int
+    example: int
+    user: int
+    username: str
+    text: str
+    created_at: str
+
+
 class TaskStatus(TypedDict):
     ready: bool
     result: Any
@@ -401,10 +410,13 @@ class DoccanoClient:
     def spans(self, pid: int, eid: int) -> list[Span]:
         return cast(list[Span], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/spans")))
 
-    def create_span(self, pid: int, eid: int, start_offset: int, end_offset: int, label_id: int) -> Span:
+    def create_span(
+        self, pid: int, eid: int, start_offset: int, end_offset: int, label_id: int, prob: float = 0.0
+    ) -> Span:
         """Offsets in UTF-16 code units. The server does not check them against the text
-        length, nor that the label belongs to this project: validate before calling."""
-        body = {"start_offset": start_offset, "end_offset": end_offset, "label": label_id}
+        length, nor that the label belongs to this project: validate before calling.
+        ``prob`` is a model's confidence; spans drawn in the UI have 0.0."""
+        body = {"start_offset": start_offset, "end_offset": end_offset, "label": label_id, "prob": prob}
         return cast(Span, self._json("POST", f"/v1/projects/{pid}/examples/{eid}/spans", json=body))
 
     def delete_span(self, pid: int, eid: int, span_id: int) -> None:
@@ -413,10 +425,19 @@ class DoccanoClient:
     def relations(self, pid: int, eid: int) -> list[Relation]:
         return cast(list[Relation], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/relations")))
 
-    def create_relation(self, pid: int, eid: int, from_id: int, to_id: int, type_id: int) -> Relation:
+    def create_relation(
+        self, pid: int, eid: int, from_id: int, to_id: int, type_id: int, prob: float = 0.0
+    ) -> Relation:
         """Link two spans of the same example (the server accepts ``from_id == to_id``)."""
-        body = {"from_id": from_id, "to_id": to_id, "type": type_id}
+        body = {"from_id": from_id, "to_id": to_id, "type": type_id, "prob": prob}
         return cast(Relation, self._json("POST", f"/v1/projects/{pid}/examples/{eid}/relations", json=body))
+
+    def comments(self, pid: int, eid: int) -> list[Comment]:
+        return cast(list[Comment], list(self._iter(f"/v1/projects/{pid}/comments", {"example": eid})))
+
+    def create_comment(self, pid: int, eid: int, text: str) -> Comment:
+        """A note on an example, shown to annotators beside it in the UI and kept in exports."""
+        return cast(Comment, self._json("POST", f"/v1/projects/{pid}/comments", params={"example": eid}, json={"text": text}))
 
     def set_confirmed(self, pid: int, eid: int, confirmed: bool) -> None:
         """Mark the example as done (or not) for the logged-in user.

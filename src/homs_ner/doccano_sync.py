@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .conversion import doc_to_example, relations_of
 from .corpus import Paragraph
 from .doccano_client import DoccanoClient, DoccanoError
 from .io import atomic_write_bytes
-from .records import Example, python_to_utf16
+from .records import Example, python_to_utf16, to_doccano
 from .schema import LabelInfo, Schema
 
 Progress = Callable[[int, int], None]
@@ -148,18 +153,23 @@ def create_annotation(
     relations: Sequence[tuple[int, int, str]],
     span_types: dict[str, int],
     relation_types: dict[str, int],
+    span_probs: Sequence[float] | None = None,
+    relation_probs: Sequence[float] | None = None,
 ) -> list[int]:
     """Write spans (Python offsets) and relations (indices into `spans`) as the logged-in user.
 
-    Offsets are converted to the UTF-16 units Doccano counts in. Returns the new span ids.
+    Offsets are converted to the UTF-16 units Doccano counts in. `*_probs` are a model's
+    scores (human work leaves them 0.0). Returns the new span ids.
     """
     units = python_to_utf16(text)
+    span_probs = span_probs or [0.0] * len(spans)
+    relation_probs = relation_probs or [0.0] * len(relations)
     ids = [
-        client.create_span(project_id, example_id, units[s], units[e], span_types[label])["id"]
-        for s, e, label in spans
+        client.create_span(project_id, example_id, units[s], units[e], span_types[label], prob)["id"]
+        for (s, e, label), prob in zip(spans, span_probs)
     ]
-    for head, child, label in relations:
-        client.create_relation(project_id, example_id, ids[head], ids[child], relation_types[label])
+    for (head, child, label), prob in zip(relations, relation_probs):
+        client.create_relation(project_id, example_id, ids[head], ids[child], relation_types[label], prob)
     return ids
 
 
@@ -169,13 +179,8 @@ class AnnotateReport:
     skipped: int
 
 
-def annotate(
-    client: DoccanoClient, name: str, examples: Sequence[Example], progress: Progress | None = None
-) -> AnnotateReport:
-    """Enter examples (Python offsets) as the logged-in user's spans and relations, then confirm.
-
-    Idempotent: an example where this user already has spans is skipped, never doubled.
-    """
+def _project_maps(client: DoccanoClient, name: str) -> tuple[int, dict[str, int], dict[str, int], dict[str, dict]]:
+    """Project id, span and relation type ids by name, and examples by paragraph id."""
     project = client.find_project(name)
     if project is None:
         raise DoccanoError(f"no Doccano project named {name!r}; push it first with `homs-ner doccano push`")
@@ -183,6 +188,17 @@ def annotate(
     span_types = {t["text"]: t["id"] for t in client.span_types(pid)}
     relation_types = {t["text"]: t["id"] for t in client.relation_types(pid)}
     by_paragraph = {(e.get("meta") or {}).get("paragraph_id"): e for e in client.examples(pid)}
+    return pid, span_types, relation_types, by_paragraph
+
+
+def annotate(
+    client: DoccanoClient, name: str, examples: Sequence[Example], progress: Progress | None = None
+) -> AnnotateReport:
+    """Enter examples (Python offsets) as the logged-in user's spans and relations, then confirm.
+
+    Idempotent: an example where this user already has spans is skipped, never doubled.
+    """
+    pid, span_types, relation_types, by_paragraph = _project_maps(client, name)
     missing = sorted({str(ex.meta.get("paragraph_id")) for ex in examples} - set(by_paragraph))
     if missing:
         raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
@@ -204,3 +220,107 @@ def annotate(
         if progress:
             progress(done, len(examples))
     return AnnotateReport(annotated, skipped)
+
+
+# --- pre-annotation -------------------------------------------------------------------------
+
+PREANNOTATION_MARK = "homs-ner pre-annotation"
+
+
+@dataclass
+class Suggestion:
+    """A model's spans and relations for one paragraph, with a score for each."""
+
+    example: Example
+    span_probs: list[float]
+    relation_probs: list[float]
+
+
+def suggestion(doc: Doc, schema: Schema) -> Suggestion:
+    """The doc's entities, clauses and relations as an Example, each with the model's score.
+
+    Clause scores come from the span categorizer (`attrs["scores"]`), relation scores from
+    the relation component; `ner` gives none, so entities get 1.0. Every score is > 0,
+    which is what tells a suggestion from a span drawn in the UI (prob 0.0).
+    """
+    example = doc_to_example(doc, schema)
+    clauses = list(doc.spans.get(schema.span_group, []))
+    raw = doc.spans[schema.span_group].attrs.get("scores") if clauses else None
+    # spancat writes one row of scores per span; the span's own label is its best one.
+    scores = numpy.asarray(raw).reshape(len(clauses), -1).max(axis=1) if raw is not None else numpy.ones(len(clauses))
+    clause_score = {
+        (c.start_char, c.end_char, schema.doccano_clause_label(c.label_)): float(score)
+        for c, score in zip(clauses, scores)
+    }
+    span_probs = [max(clause_score.get((s.start, s.end, s.label), 1.0), 1e-3) for s in example.spans]
+    relation_probs = [max(float(r.get("score", 1.0)), 1e-3) for r in relations_of(doc)]
+    return Suggestion(example, span_probs, relation_probs)
+
+
+@dataclass
+class PreannotateReport:
+    preannotated: int = 0
+    skipped: int = 0
+    spans: int = 0
+    relations: int = 0
+    suggestions: list[dict] = field(default_factory=list)
+
+
+def preannotate(
+    client: DoccanoClient,
+    name: str,
+    nlp: Language,
+    schema: Schema,
+    model_name: str,
+    paragraph_ids: Sequence[str] | None = None,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> PreannotateReport:
+    """Enter a pipeline's predictions as the logged-in annotator's spans, for them to correct.
+
+    Like Prodigy's `ner.correct`: suggestions appear in the annotator's own view. They are
+    marked three ways: `prob` > 0 on every span and relation (the model's score; the UI
+    writes 0.0), a comment on the example naming the model, and the example left
+    unconfirmed. An example where the annotator already has spans, has confirmed, or was
+    pre-annotated before is skipped: an annotator's work is never overwritten or doubled.
+    """
+    pid, span_types, relation_types, by_paragraph = _project_maps(client, name)
+    wanted = list(by_paragraph) if paragraph_ids is None else list(paragraph_ids)
+    missing = sorted(set(wanted) - set(by_paragraph))
+    if missing:
+        raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
+    me = client.me()["username"]
+    report = PreannotateReport()
+    todo = []
+    for key in wanted:
+        target = by_paragraph[key]
+        marked = any(c["text"].startswith(PREANNOTATION_MARK) and c["username"] == me for c in client.comments(pid, target["id"]))
+        if target["is_confirmed"] or marked or client.spans(pid, target["id"]):
+            report.skipped += 1
+        else:
+            todo.append(target)
+    docs = nlp.pipe((t["text"] for t in todo), batch_size=batch_size)
+    for done, (target, doc) in enumerate(zip(todo, docs), start=1):
+        found = suggestion(doc, schema)
+        ex = found.example
+        index = {s.id: i for i, s in enumerate(ex.spans)}
+        create_annotation(
+            client, pid, target["id"], ex.text,
+            [(s.start, s.end, s.label) for s in ex.spans],
+            [(index[r.head], index[r.child], r.label) for r in ex.relations],
+            span_types, relation_types, found.span_probs, found.relation_probs,
+        )
+        client.create_comment(
+            pid, target["id"],
+            f"{PREANNOTATION_MARK} by {model_name}: {len(ex.spans)} spans, {len(ex.relations)} relations "
+            "(each with prob > 0). Correct them, then confirm the example.",
+        )
+        ex.meta = {**(target.get("meta") or {}), "model": model_name, "span_probs": found.span_probs,
+                   "relation_probs": found.relation_probs}
+        report.suggestions.append(to_doccano(ex))
+        report.preannotated += 1
+        report.spans += len(ex.spans)
+        report.relations += len(ex.relations)
+        if progress:
+            progress(done, len(todo))
+    return report

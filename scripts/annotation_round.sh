@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Replay an annotation round through the real tool path: start a fresh local Doccano, push the
-# schema, guidelines and paragraphs, enter each annotator's text-anchored work as that
-# annotator (through the REST API), and pull every annotator's work back with `pull`.
+# schema, guidelines and the paragraphs of the articles the annotators worked on, enter each
+# annotator's text-anchored work as that annotator (through the REST API), and pull every
+# annotator's work back with `pull`.
 #
-#   scripts/annotation_round.sh PROJECT ANCHORED_DIR OUT_DIR [ARTICLE_ID ...]
+#   scripts/annotation_round.sh PROJECT OUT_DIR ANNOTATOR_DIR [ANNOTATOR_DIR ...]
 #
-# ANCHORED_DIR holds one folder per annotator account (annotations/anchored/<annotator>/*.jsonl).
-# The pulled exports (raw zip + <annotator>.jsonl) land in OUT_DIR.
+# Each ANNOTATOR_DIR is annotations/anchored/<annotator account>/ holding <article_id>.jsonl
+# files. The pulled export (raw zip under OUT_DIR/exports/ and <annotator>.jsonl) lands in OUT_DIR.
 set -euo pipefail
-project=$1 anchored=$2 out=$3
-shift 3
+[ $# -ge 3 ] || { sed -n '2,10p' "$0"; exit 2; }
+project=$1 out=$2
+shift 2
+dirs=("$@")
 articles=()
-for a in "$@"; do articles+=(--article "$a"); done
+for a in $(for d in "${dirs[@]}"; do ls "$d"/*.jsonl; done | xargs -n1 basename | sed 's/\.jsonl$//' | sort -u); do
+  articles+=(--article "$a")
+done
 port=${DOCCANO_PORT:-8765}
 url="http://127.0.0.1:$port"
 home=$(mktemp -d "${TMPDIR:-/tmp}/homs-ner-round.XXXXXX")
@@ -27,8 +32,8 @@ for _ in $(seq 1 240); do
 done
 
 homs-ner doccano push --project "$project" --url "$url" "${articles[@]}"
-for dir in "$anchored"/*/; do
+for dir in "${dirs[@]}"; do
   annotator=$(basename "$dir")
-  homs-ner doccano annotate "$dir"*.jsonl --as "$annotator" --project "$project" --url "$url"
+  homs-ner doccano annotate "$dir"/*.jsonl --as "$annotator" --project "$project" --url "$url"
 done
 homs-ner doccano pull --project "$project" --url "$url" --out "$out"

@@ -226,3 +226,25 @@ def test_doccano_spacy_doccano_round_trip_loses_nothing(example):
     assert sorted((e["start_offset"], e["end_offset"], e["label"]) for e in again["entities"]) == sorted(
         (e["start_offset"], e["end_offset"], e["label"]) for e in record["entities"]
     )
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_merge_single_pass_keeps_each_paragraphs_labelled_record(tmp_path):
+    from homs_ner.annotations import merge_single_pass
+
+    empty = {"entities": [], "relations": []}
+    one = {"id": 1, "text": "حي الوعر", "paragraph_id": "a:000", **empty}
+    two = {"id": 2, "text": "حمص", "paragraph_id": "a:001", **empty}
+    labelled_one = {**one, "entities": [{"id": 5, "label": "PLACE", "start_offset": 0, "end_offset": 8}]}
+    a = _write(tmp_path / "ann_a.jsonl", [labelled_one, two])
+    b = _write(tmp_path / "ann_b.jsonl", [one, two])
+    records, problems = merge_single_pass([b, a])
+    assert problems == [] and records == [labelled_one, two]
+
+    records, problems = merge_single_pass([a, a])
+    assert [p.reason for p in problems] == [f"paragraph a:000 is labelled here and in {a}:1: adjudicate"]
+    assert str(problems[0].origin) == f"{a}:1"

@@ -82,6 +82,49 @@ def read_doccano(path: Path, annotator: str | None = None) -> tuple[list[Example
     return _parse_lines(lines, str(path), annotator or _annotator_from_name(path.name))
 
 
+def _raw_records(path: Path) -> Iterable[tuple[Origin, dict]]:
+    """(origin, record) of every non-blank line of a Doccano JSONL file, as written."""
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            origin = Origin(str(path), lineno)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise RecordError(origin, f"not valid JSON: {err}") from err
+            yield origin, record
+
+
+def merge_single_pass(paths: Sequence[Path]) -> tuple[list[dict], list[Problem]]:
+    """One record per paragraph from single-pass work split among annotators.
+
+    A Doccano export holds every example for every member, so an annotator's file also has
+    empty records for the paragraphs others labelled. Per paragraph (meta `paragraph_id`)
+    the one record with spans or relations is kept, or an empty one when nobody labelled
+    it; two annotators labelling the same paragraph is an error (that needs adjudication,
+    not a merge). Records are kept exactly as exported, in first-seen order.
+    """
+    kept: dict[str, tuple[Origin, dict]] = {}
+    problems: list[Problem] = []
+    for path in paths:
+        for origin, record in _raw_records(path):
+            key = str(record.get("paragraph_id") or (record.get("meta") or {}).get("paragraph_id") or "")
+            if not key:
+                problems.append(Problem("error", origin, "record has no paragraph_id meta"))
+                continue
+            labelled = bool(record.get("entities") or record.get("label") or record.get("relations"))
+            if key not in kept:
+                kept[key] = (origin, record)
+                continue
+            first_origin, first = kept[key]
+            if first.get("text") != record.get("text"):
+                problems.append(Problem("error", origin, f"paragraph {key} has another text in {first_origin}"))
+            elif labelled and bool(first.get("entities") or first.get("label") or first.get("relations")):
+                problems.append(Problem("error", origin, f"paragraph {key} is labelled here and in {first_origin}: adjudicate"))
+            elif labelled:
+                kept[key] = (origin, record)
+    return [record for _, record in kept.values()], problems
+
+
 def expand_inputs(paths: Sequence[Path]) -> list[Path]:
     """Files as given; directories contribute their `*.jsonl` and `*.zip` files."""
     files: list[Path] = []

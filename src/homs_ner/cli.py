@@ -188,6 +188,31 @@ def convert(
         console.print(f"{out / name}: {count}")
 
 
+@app.command("merge-passes")
+def merge_passes(
+    inputs: Annotated[list[Path], typer.Argument(help="Pulled per-annotator Doccano JSONL files of one project.")],
+    out: Annotated[Path, typer.Option(help="Merged Doccano JSONL (e.g. annotations/gold/synthetic.jsonl).")],
+) -> None:
+    """Merge single-pass work split among annotators: per paragraph, the one annotator's record that has labels.
+
+    Fails, naming file and line, when two annotators labelled the same paragraph.
+    """
+    from .annotations import merge_single_pass
+    from .io import write_jsonl
+    from .records import RecordError
+
+    try:
+        records, problems = merge_single_pass(inputs)
+    except RecordError as err:
+        _fail(str(err))
+    _print_problems(problems)
+    if problems:
+        _fail(f"{len(problems)} error(s); nothing written")
+    write_jsonl(out, records)
+    labelled = sum(bool(r.get("entities") or r.get("relations")) for r in records)
+    console.print(f"{len(records)} paragraphs ({labelled} labelled) -> {out}")
+
+
 @app.command()
 def agreement(
     inputs: Annotated[list[Path], typer.Argument(help="Per-annotator Doccano JSONL files, export zips or folders.")],

@@ -47,3 +47,19 @@ def test_boundary_type_and_relation_disagreements_are_measured():
     assert r["relations"]["micro"]["f1"] == 0.0
     assert 0 < r["entities"]["token_kappa"] < 1
     assert "## ann_a vs ann_b" in to_markdown({"ann_a vs ann_b": r})
+
+
+def test_disagreements_list_what_only_one_side_marked() -> None:
+    from homs_ner.agreement import disagreements
+    from homs_ner.records import Example, Relation, Span
+
+    text = "خروج المقاتلين من حي الوعر"
+    a = Example(text, [Span(0, 26, "CLAUSE:EVACUATION", "c"), Span(18, 26, "PLACE", "p")], [Relation("c", "p", "location")],
+                {"paragraph_id": "x:000"}, "ann_a")
+    b = Example(text, [Span(0, 26, "CLAUSE:EVACUATION", "c"), Span(5, 14, "ACTOR", "a")], [], {"paragraph_id": "x:000"}, "ann_b")
+    same = Example("حمص", [], [], {"paragraph_id": "x:001"}, "ann_a")
+    report = disagreements([a, b, same, Example("حمص", [], [], {"paragraph_id": "x:001"}, "ann_b")], "ann_a", "ann_b")
+    assert "## x:000" in report and "x:001" not in report
+    assert "- only ann_a: PLACE «حي الوعر» [18-26]" in report
+    assert "- only ann_b: ACTOR «المقاتلين» [5-14]" in report
+    assert "--location--> PLACE «حي الوعر»" in report

@@ -217,6 +217,9 @@ def merge_passes(
 def agreement(
     inputs: Annotated[list[Path], typer.Argument(help="Per-annotator Doccano JSONL files, export zips or folders.")],
     out: Annotated[Path, typer.Option(help="Report path without suffix: writes .json and .md.")] = Path("reports/agreement"),
+    diff: Annotated[
+        Optional[Path], typer.Option(help="Also write, per annotator pair, what only one side marked (for adjudication) to this folder.")
+    ] = None,
     tokens: TokensOpt = TokenPolicy.expand,
     schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
 ) -> None:
@@ -225,7 +228,7 @@ def agreement(
 
     from rich.markdown import Markdown
 
-    from .agreement import pairwise, to_markdown
+    from .agreement import disagreements, pairwise, to_markdown
     from .annotations import check_inputs
     from .io import atomic_write_text
     from .tokenizer import blank_arabic
@@ -238,6 +241,10 @@ def agreement(
     results = pairwise(checked.examples, schema, nlp)
     if not results:
         _fail("agreement needs at least two annotators in the inputs")
+    if diff is not None:
+        for pair in results:
+            a, b = pair.split(" vs ")
+            atomic_write_text(diff / f"{a}_vs_{b}.md", disagreements(checked.examples, a, b))
     atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     report = to_markdown(results)
     atomic_write_text(out.with_suffix(".md"), report)

@@ -67,6 +67,16 @@ def test_valid_example_passes_and_round_trips_through_every_format():
     assert canonical(check(from_doccano(record, Origin()), offsets="utf16")[0]) == canonical(clean)
 
 
+def test_punctuation_at_a_span_edge_is_left_outside_with_a_warning():
+    text = "وقال إن الاتفاق وُقّع في 2012. ووصل «الثوار». ثم ، انتهى"
+    example = Example(text, [Span(*find(text, "2012."), "DATE", "d"), Span(*find(text, "«الثوار»."), "ACTOR", "a"),
+                             Span(*find(text, "،"), "PLACE", "p")], [], {"paragraph_id": "p"}, "ann")
+    clean, problems = check(example)
+    assert [text[s.start:s.end] for s in clean.spans] == ["2012", "الثوار"]
+    assert reasons(problems) == ["span p PLACE «،» covers only punctuation"]
+    assert len(reasons(problems, "warning")) == 2 and "punctuation at its edge left outside" in reasons(problems, "warning")[0]
+
+
 def test_utf16_offsets_are_converted_for_text_outside_the_bmp():
     text = "😀 قوات النظام في حمص"
     units = python_to_utf16(text)
@@ -176,6 +186,7 @@ def test_export_zip_members_are_annotators(tmp_path):
 # --- property: any valid annotation survives Doccano -> spaCy -> Doccano ----------------------
 
 WORDS = ["قوات", "النظام", "في", "حي", "الوعر", "خروج", "المقاتلين", "إلى", "إدلب", "😀", "500", "عنصر", "،", "أمس"]
+PUNCT = {"،"}
 ENTITY_LABELS = SCHEMA.entity_labels
 CLAUSE_LABELS = [SCHEMA.doccano_clause_label(c) for c in SCHEMA.clause_labels]
 
@@ -192,11 +203,12 @@ def annotated(draw):
     spans, i, n = [], 0, len(words)
     # clauses: disjoint token ranges; entities: disjoint ranges nested in or outside clauses
     cuts = sorted(draw(st.sets(st.integers(0, n), max_size=6)))
+    # Valid spans never start or end on punctuation (the guidelines leave it outside).
     for a, b in zip(cuts[::2], cuts[1::2]):
-        if a < b:
+        if a < b and words[a] not in PUNCT and words[b - 1] not in PUNCT:
             spans.append(Span(bounds[a][0], bounds[b - 1][1], draw(st.sampled_from(CLAUSE_LABELS)), f"c{a}"))
     for j in range(n):
-        if draw(st.booleans()) and draw(st.booleans()):
+        if words[j] not in PUNCT and draw(st.booleans()) and draw(st.booleans()):
             spans.append(Span(bounds[j][0], bounds[j][1], draw(st.sampled_from(ENTITY_LABELS)), f"e{j}"))
     relations = []
     for head in spans:

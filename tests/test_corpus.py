@@ -73,3 +73,17 @@ def test_no_synthetic_article_shares_8_tokens_with_a_seed():
     """The project's paraphrase check, run on the committed corpus."""
     nlp = blank_arabic()
     assert seed_overlaps(load_articles(), lambda t: [x.text for x in nlp.make_doc(t) if not x.is_space], 8) == {}
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("في عام 2012. وقال", ["في", "عام", "2012", ".", "وقال"]),
+        ("ضغط\". ثم تقريباً.", ["ضغط", '"', ".", "ثم", "تقريباً", "."]),
+        ('و"الثوار" و«جبهة النصرة»', ["و", '"', "الثوار", '"', "و", "«", "جبهة", "النصرة", "»"]),
+        ("لـrsquo;القدس العربيrsquo;", ["لـ", "rsquo;", "القدس", "العربي", "rsquo;"]),
+        ("بحمص والثوار 3.5 مليون", ["بحمص", "والثوار", "3.5", "مليون"]),
+    ],
+)
+def test_tokenizer_splits_punctuation_but_keeps_proclitics(text, tokens):
+    assert [t.text for t in blank_arabic().make_doc(text)] == tokens

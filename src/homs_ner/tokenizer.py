@@ -1,4 +1,4 @@
-"""The project's Arabic tokenizer: spaCy's Arabic rules plus HTML-entity remnants.
+"""The project's Arabic tokenizer: spaCy's Arabic rules plus HTML-entity remnants and punctuation fixes.
 
 Seed 001 was scraped with broken HTML entities glued to words (``لـrsquo;القدس العربيrsquo;``).
 The corpus keeps every text exactly as published, so instead of cleaning the text we teach
@@ -17,6 +17,12 @@ from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
 ENTITY_REMNANT = r"(?:[lr]squo|[lr]dquo|quot|amp|nbsp|hellip|ndash|mdash);"
+_ARABIC = "\u0600-\u06FF"
+# spaCy's Arabic rules leave a sentence's full stop on a number, a closing quote or a
+# tanween alif (``2012.``, ``ضغط".``, ``تقريباً.``): split it off like after any other word.
+FINAL_STOP = rf"(?<=[0-9{_ARABIC}\"'»”’)])\."
+# A quote opened right after a proclitic (``و"الثوار``): the name starts after the quote.
+QUOTE_AFTER_CLITIC = rf"(?<=[{_ARABIC}])[\"«“”»](?=[{_ARABIC}])"
 TOKENIZER_NAME = "homs_ner.ArabicTokenizer.v1"
 
 
@@ -27,8 +33,8 @@ def create_tokenizer() -> Callable[[Language], Tokenizer]:
     def make(nlp: Language) -> Tokenizer:
         defaults = nlp.Defaults
         prefixes = [ENTITY_REMNANT, *(defaults.prefixes or [])]
-        suffixes = [ENTITY_REMNANT, *(defaults.suffixes or [])]
-        infixes = [ENTITY_REMNANT, *(defaults.infixes or [])]
+        suffixes = [ENTITY_REMNANT, FINAL_STOP, *(defaults.suffixes or [])]
+        infixes = [ENTITY_REMNANT, QUOTE_AFTER_CLITIC, *(defaults.infixes or [])]
         return Tokenizer(
             nlp.vocab,
             rules=defaults.tokenizer_exceptions,

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Literal
 
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span as SpacySpan
 
 from .records import Example, Origin, Relation, Span, utf16_to_python
 from .schema import CLAUSE_KIND, Schema
@@ -85,8 +85,22 @@ def _map_offsets(example: Example, unit: OffsetUnit, out: list[Problem]) -> list
     return spans
 
 
+def _trim_punct(tokens: SpacySpan) -> SpacySpan | None:
+    """The span without punctuation tokens at its edges (None if nothing else is left)."""
+    start, end = tokens.start, tokens.end
+    while start < end and tokens.doc[start].is_punct:
+        start += 1
+    while end > start and tokens.doc[end - 1].is_punct:
+        end -= 1
+    return tokens.doc[start:end] if end > start else None
+
+
 def _align(doc: Doc, span: Span, policy: TokenPolicy, origin: Origin, out: list[Problem]) -> Span | None:
-    """Snap a span to whole tokens (whitespace at its edges is trimmed first)."""
+    """Snap a span to whole tokens; whitespace and punctuation tokens at its edges are left out.
+
+    The guidelines keep punctuation and quote marks outside spans; a span that includes them
+    is repaired with a warning, like a span that cuts a token under the `expand` policy.
+    """
     text = doc.text
     start, end = span.start, span.end
     while start < end and text[start].isspace():
@@ -96,17 +110,24 @@ def _align(doc: Doc, span: Span, policy: TokenPolicy, origin: Origin, out: list[
     if start == end:
         out.append(_err(origin, f"span {span.id} {span.label} covers only whitespace"))
         return None
-    if doc.char_span(start, end) is not None:
-        if (start, end) != (span.start, span.end):
-            out.append(_warn(origin, f"span {span.id} {span.label}: surrounding whitespace trimmed"))
-        return replace(span, start=start, end=end)
-    expanded = doc.char_span(start, end, alignment_mode="expand")
-    partial = f"span {span.id} {span.label} «{text[start:end]}» does not cover whole tokens"
-    if policy is TokenPolicy.reject or expanded is None:
-        out.append(_err(origin, partial))
+    tokens = doc.char_span(start, end)
+    if tokens is None:
+        expanded = doc.char_span(start, end, alignment_mode="expand")
+        partial = f"span {span.id} {span.label} «{text[start:end]}» does not cover whole tokens"
+        if policy is TokenPolicy.reject or expanded is None:
+            out.append(_err(origin, partial))
+            return None
+        out.append(_warn(origin, f"{partial}; expanded to «{expanded.text}»"))
+        tokens = expanded
+    elif (start, end) != (span.start, span.end):
+        out.append(_warn(origin, f"span {span.id} {span.label}: surrounding whitespace trimmed"))
+    trimmed = _trim_punct(tokens)
+    if trimmed is None:
+        out.append(_err(origin, f"span {span.id} {span.label} «{tokens.text}» covers only punctuation"))
         return None
-    out.append(_warn(origin, f"{partial}; expanded to «{expanded.text}»"))
-    return replace(span, start=expanded.start_char, end=expanded.end_char)
+    if trimmed != tokens:
+        out.append(_warn(origin, f"span {span.id} {span.label} «{tokens.text}»: punctuation at its edge left outside"))
+    return replace(span, start=trimmed.start_char, end=trimmed.end_char)
 
 
 def _check_labels(spans: Iterable[Span], schema: Schema, origin: Origin, out: list[Problem]) -> list[Span]:

@@ -21,6 +21,9 @@ _ARABIC = "\u0600-\u06FF"
 # spaCy's Arabic rules leave a sentence's full stop on a number, a closing quote or a
 # tanween alif (``2012.``, ``ضغط".``, ``تقريباً.``): split it off like after any other word.
 FINAL_STOP = rf"(?<=[0-9{_ARABIC}\"'»”’)])\."
+# A dash glued to a word as a parenthesis (``حي الوعر -آخر ... حمص- تحت``).
+DASH_AFTER = rf"(?<=[{_ARABIC}])[-–—]"
+DASH_BEFORE = rf"[-–—](?=[{_ARABIC}])"
 # A quote opened right after a proclitic (``و"الثوار``): the name starts after the quote.
 QUOTE_AFTER_CLITIC = rf"(?<=[{_ARABIC}])[\"«“”»](?=[{_ARABIC}])"
 TOKENIZER_NAME = "homs_ner.ArabicTokenizer.v1"
@@ -32,8 +35,8 @@ def create_tokenizer() -> Callable[[Language], Tokenizer]:
 
     def make(nlp: Language) -> Tokenizer:
         defaults = nlp.Defaults
-        prefixes = [ENTITY_REMNANT, *(defaults.prefixes or [])]
-        suffixes = [ENTITY_REMNANT, FINAL_STOP, *(defaults.suffixes or [])]
+        prefixes = [ENTITY_REMNANT, DASH_BEFORE, *(defaults.prefixes or [])]
+        suffixes = [ENTITY_REMNANT, FINAL_STOP, DASH_AFTER, *(defaults.suffixes or [])]
         infixes = [ENTITY_REMNANT, QUOTE_AFTER_CLITIC, *(defaults.infixes or [])]
         return Tokenizer(
             nlp.vocab,

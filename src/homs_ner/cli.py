@@ -197,7 +197,7 @@ def merge_passes(
 
     Fails, naming file and line, when two annotators labelled the same paragraph.
     """
-    from .annotations import merge_single_pass
+    from .annotations import is_labelled, merge_single_pass
     from .io import write_jsonl
     from .records import RecordError
 
@@ -209,7 +209,7 @@ def merge_passes(
     if problems:
         _fail(f"{len(problems)} error(s); nothing written")
     write_jsonl(out, records)
-    labelled = sum(bool(r.get("entities") or r.get("relations")) for r in records)
+    labelled = sum(map(is_labelled, records))
     console.print(f"{len(records)} paragraphs ({labelled} labelled) -> {out}")
 
 
@@ -315,6 +315,7 @@ def backbone(
 ConfigOpt = Annotated[Path, typer.Option(help="spaCy training config (configs/transformer.cfg or configs/tok2vec.cfg).")]
 StepsOpt = Annotated[int, typer.Option(help="Training steps per run.")]
 CorpusDocsOpt = Annotated[Path, typer.Option(help="Folder with train/dev/test.spacy from `convert`.")]
+TransformerOpt = Annotated[Optional[str], typer.Option(help="Transformer directory or hub name (transformer config).")]
 
 
 def _experiment(kind: str, config: Path, max_steps: int, corpus: Path, out: Path, transformer: Optional[str]) -> None:
@@ -346,7 +347,7 @@ def cross_validate_cmd(
     config: ConfigOpt = Path("configs/tok2vec.cfg"),
     max_steps: StepsOpt = 600,
     corpus: CorpusDocsOpt = Path("training/corpus"),
-    transformer: Annotated[Optional[str], typer.Option(help="Transformer directory or hub name (transformer config).")] = None,
+    transformer: TransformerOpt = None,
     out: Annotated[Path, typer.Option(help="Report path without suffix.")] = Path("reports/cross_validation"),
 ) -> None:
     """Leave-one-seed-article-out cross-validation: mean and spread of the headline scores."""
@@ -358,7 +359,7 @@ def learning_curve_cmd(
     config: ConfigOpt = Path("configs/tok2vec.cfg"),
     max_steps: StepsOpt = 600,
     corpus: CorpusDocsOpt = Path("training/corpus"),
-    transformer: Annotated[Optional[str], typer.Option(help="Transformer directory or hub name (transformer config).")] = None,
+    transformer: TransformerOpt = None,
     out: Annotated[Path, typer.Option(help="Report path without suffix.")] = Path("reports/learning_curve"),
 ) -> None:
     """Train on 25/50/75/100% of the training articles and score each on the test split."""

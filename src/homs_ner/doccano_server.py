@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -192,10 +192,11 @@ class DoccanoServer:
             # Worker first: both processes get-or-create kombu's "celery" queue row in
             # the SQLite broker, and started together they race (UNIQUE constraint
             # failed: kombu_queue.name) and the worker dies. Seen on a loaded machine.
+            deadline = time.monotonic() + self.startup_timeout
             worker_log = self._spawn("worker", [str(self.venv / "bin" / "doccano"), "task", "--concurrency", "1"])
-            self._wait_worker_ready(worker_log)
+            self._poll("Doccano worker", "ready", deadline, lambda _: _worker_ready(*worker_log), interval=0.2)
             self._spawn("web", self._gunicorn_argv())
-            self._wait_healthy()
+            self._poll(f"Doccano at {self.url}", "healthy", deadline, self._health_status, interval=0.25)
         except BaseException:  # also Ctrl-C while waiting: leave no orphan server behind
             self.stop(grace=2.0)
             raise
@@ -353,41 +354,40 @@ class DoccanoServer:
             )
         return path, offset
 
-    def _wait_worker_ready(self, log: tuple[Path, int]) -> None:
-        """Wait for Celery's ``celery@<host> ready.`` line in this run's part of the worker log."""
-        path, offset = log
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
+    def _poll(
+        self, what: str, state: str, deadline: float, probe: Callable[[float], str | None], interval: float
+    ) -> None:
+        """Call ``probe(seconds left)`` until it returns None; it returns what it saw otherwise.
+
+        Raises with the log tail when a process exits or ``deadline`` (one for the whole
+        start: worker and web share ``startup_timeout``) passes.
+        """
+        last = "no answer yet"
+        while (remaining := deadline - time.monotonic()) > 0:
             self.check_alive()
-            with open(path, "rb") as f:
-                f.seek(offset)
-                if _WORKER_READY.search(f.read()):
-                    return
-            time.sleep(0.2)
+            seen = probe(remaining)
+            if seen is None:
+                return
+            last = seen
+            time.sleep(interval)
         raise DoccanoServerError(
-            f"Doccano worker not ready after {self.startup_timeout:.0f} s\n{self.log_tail()}"
+            f"{what} not {state} after {self.startup_timeout:.0f} s (last: {last})\n{self.log_tail()}"
         )
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        last = "no answer yet"
-        with httpx.Client() as http:
-            while (remaining := deadline - time.monotonic()) > 0:
-                self.check_alive()
-                # The health check itself waits up to 3 s for a Celery ping.
-                probe_timeout = min(10.0, max(remaining, 0.5))
-                try:
-                    status = http.get(f"{self.url}/v1/health/", timeout=probe_timeout).status_code
-                except httpx.TransportError as exc:
-                    last = f"{type(exc).__name__}: {exc}"
-                else:
-                    if status == 200:
-                        return
-                    last = f"HTTP {status} (the worker is probably still starting)"
-                time.sleep(0.25)
-        raise DoccanoServerError(
-            f"Doccano at {self.url} not healthy after {self.startup_timeout:.0f} s (last: {last})\n{self.log_tail()}"
-        )
+    def _health_status(self, remaining: float) -> str | None:
+        """None when /v1/health/ answers 200 (web up and the worker answering Celery pings)."""
+        # The health check itself waits up to 3 s for a Celery ping.
+        try:
+            status = httpx.get(f"{self.url}/v1/health/", timeout=min(10.0, max(remaining, 0.5))).status_code
+        except httpx.TransportError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None if status == 200 else f"HTTP {status} (the worker is probably still starting)"
+
+def _worker_ready(log: Path, offset: int) -> str | None:
+    """None once Celery's ``celery@<host> ready.`` is in this run's part of the worker log."""
+    with open(log, "rb") as f:
+        f.seek(offset)
+        return None if _WORKER_READY.search(f.read()) else "no 'ready' line in the worker log yet"
 
 
 def _store_template(db: Path, template: Path) -> None:

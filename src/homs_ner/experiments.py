@@ -108,8 +108,10 @@ def learning_curve(
     """
     by_fraction: dict[str, dict[str, dict]] = {}
     subsets: dict[str, dict[str, list[str]]] = {}
+    sizes: dict[str, int] = {}
     for fraction in fractions:
-        key, size = f"{fraction:.0%}", max(1, round(fraction * len(train)))
+        key = f"{fraction:.0%}"
+        size = sizes[key] = max(1, round(fraction * len(train)))
         by_fraction[key], subsets[key] = {}, {}
         for r in range(repeats):
             draw = f"draw {r + 1}"
@@ -118,7 +120,7 @@ def learning_curve(
             subsets[key][draw] = sorted(_meta(d, "article_id") for d in subset)
             by_fraction[key][draw] = train_and_score(config, subset, dev, test, schema, {**overrides, "system.seed": r})
     return {
-        "articles": {k: len(next(iter(v.values()))) for k, v in subsets.items()},
+        "articles": sizes,
         "repeats": repeats,
         "subsets": subsets,
         "runs": by_fraction,

@@ -21,6 +21,7 @@ from spacy.tokens import Doc
 from .backbone import BACKBONE_CONFIG, backbone_pipeline
 from .evaluation import iob2_tags
 
+
 def token_vectors(doc: Doc) -> list[np.ndarray]:
     """Per hidden layer (embeddings first), one mean-pooled vector per token of ``doc``.
 

@@ -18,19 +18,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from homs_ner.backbone import backbone_pipeline, tiny_random_backbone
-from homs_ner.components import (
-    Candidate,
-    RelationExtractor,
-    RelationSchema,
-    find_candidates,
-    gold_relations,
-    score_relations,
-    span_refs,
-)
-from homs_ner.schema import DEFAULT_SCHEMA_PATH
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.cli.defaults import SCHEMA_PATH as DEFAULT_SCHEMA_PATH
+from homs_ner.pipeline.relation_candidates import Candidate, RelationSchema, find_candidates, gold_relations, span_refs
+from homs_ner.pipeline.relation_extractor import RelationExtractor, score_relations
+from homs_ner.data.tokenizer import blank_arabic
 
+from doubles import backbone_pipeline, tiny_random_backbone
 from tiny_corpus import CONFIGS, DATA, SCHEMA, make_doc, train_config
 
 
@@ -115,7 +108,7 @@ Trained = tuple[Language, list[float]]
 def trained(gold: list[Doc]) -> Trained:
     """A tokenizer + relation_extractor pipeline overfitted on the tiny docs, and its losses."""
     nlp = blank_arabic()
-    nlp.add_pipe("relation_extractor")
+    nlp.add_pipe("relation_extractor").set_schema(SCHEMA)  # no default schema: the caller names it
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
     optimizer = nlp.initialize(lambda: examples)
     losses = [nlp.update(examples, sgd=optimizer)["relation_extractor"] for _ in range(30)]
@@ -297,7 +290,7 @@ print(json.dumps({"pipeline": nlp.pipe_names, "keys": sorted(result), "file": sp
 
 def test_learning_curve_trains_every_fraction_repeatedly_and_reports_the_spread(gold: list[Doc]) -> None:
     """Real (tiny) trainings: each fraction gets `repeats` draws, summarised as mean ± stdev."""
-    from homs_ner.experiments import learning_curve, learning_curve_markdown
+    from homs_ner.evaluate.experiments import learning_curve, learning_curve_markdown
 
     articles = [Doc(d.vocab).from_bytes(d.to_bytes()) for d in gold]
     for i, doc in enumerate(articles):
@@ -339,7 +332,7 @@ def test_packaged_pipeline_installs_and_loads_by_name_in_a_fresh_process(tmp_pat
 @pytest.mark.slow
 def test_real_backbone_builds_and_the_transformer_pipeline_trains_a_few_steps(tmp_path: Path, corpus: Path) -> None:
     """The end-to-end smoke path: the offline e5 backbone, then `spacy train` on it."""
-    from homs_ner.backbone import build_backbone
+    from homs_ner.backbone.build import build_backbone
 
     report = build_backbone(tmp_path / "e5", corpus_texts=[row[0] for row in DATA], verify=True)
     assert report["verify"]["cosine_min"] >= 0.99

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from homs_ner.doccano.client import DoccanoClient
 from homs_ner.cli.defaults import default_venv
+from homs_ner.doccano.client import DoccanoClient
 from homs_ner.doccano.server import DoccanoServer
 from homs_ner.doccano.server_env import SERVER_REQUIREMENTS, server_venv_ready
 

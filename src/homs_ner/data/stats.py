@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from homs_ner.report import table
 from homs_ner.data.corpus import Article
 from homs_ner.data.records import Example
 from homs_ner.data.schema import Schema
+from homs_ner.report import table
 
 
 def _words(text: str) -> int:

@@ -17,9 +17,9 @@ from itertools import combinations
 from sklearn.metrics import cohen_kappa_score
 from spacy.language import Language
 
-from homs_ner.report import pct, table
 from homs_ner.data.records import Example, Span
 from homs_ner.data.schema import Schema
+from homs_ner.report import pct, table
 
 Triple = tuple[int, int, str]
 

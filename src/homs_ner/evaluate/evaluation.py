@@ -17,10 +17,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import biluo_to_iob, offsets_to_biluo_tags
 
-from homs_ner.report import pct, row
-from homs_ner.evaluate.agreement import compare
 from homs_ner.data.conversion import doc_to_example
 from homs_ner.data.schema import Schema
+from homs_ner.evaluate.agreement import compare
+from homs_ner.report import pct, row
 
 # Pipes that predict spans: skipped when relations are scored on gold spans.
 SPAN_PIPES = {"ner", "span_finder", "spancat", "spancat_singlelabel"}

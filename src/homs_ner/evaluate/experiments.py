@@ -17,10 +17,10 @@ import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import Doc, DocBin
 
-from homs_ner.report import pct, table
 from homs_ner.data.conversion import doc_meta
-from homs_ner.evaluate.evaluation import evaluate
 from homs_ner.data.schema import Schema
+from homs_ner.evaluate.evaluation import evaluate
+from homs_ner.report import pct, table
 
 HEADLINE = {
     "entities micro F1": lambda r: r["entities_seqeval"].get("micro avg", {}).get("f1", 0.0),

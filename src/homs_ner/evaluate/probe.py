@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from spacy.tokens import Doc
 
-from homs_ner.report import pct, table
 from homs_ner.backbone.spacy_pipeline import backbone_pipeline
 from homs_ner.evaluate.evaluation import iob2_tags
+from homs_ner.report import pct, table
 
 
 def token_vectors(doc: Doc) -> list[np.ndarray]:

@@ -15,8 +15,8 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from spacy.tokens import Doc
 
 from homs_ner.data.conversion import doc_meta, relations_of
-from homs_ner.evaluate.evaluation import iob2_tags
 from homs_ner.data.schema import Schema
+from homs_ner.evaluate.evaluation import iob2_tags
 
 
 def iob2_names(schema: Schema) -> list[str]:

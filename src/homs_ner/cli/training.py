@@ -10,7 +10,17 @@ import typer
 
 from homs_ner.backbone import DEFAULT_LAYERS
 from homs_ner.cli import defaults
-from homs_ner.cli._util import SCHEMA, CorpusDocsOpt, SchemaOpt, app, console, fail, load_schema, write_report
+from homs_ner.cli._util import (
+    CORPUS,
+    SCHEMA,
+    CorpusDocsOpt,
+    SchemaOpt,
+    app,
+    console,
+    fail,
+    load_schema,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -81,18 +91,25 @@ def probe_layers_cmd(
 def evaluate(
     models: Annotated[list[str], typer.Argument(help="NAME=PATH of trained pipelines (e.g. transformer=training/transformer/model-best).")],
     gold: Annotated[Path, typer.Option(help="Gold DocBin of held-out articles.")] = Path("training/corpus/test.spacy"),
+    train: Annotated[
+        Path, typer.Option(help="Training DocBin: gold mentions whose text never occurs in it count as unseen.")
+    ] = Path("training/corpus/train.spacy"),
     metrics: Annotated[Path, typer.Option(help="Folder for <name>.json metrics.")] = Path("training/metrics"),
-    report: Annotated[Path, typer.Option(help="Readable report.")] = Path("reports/evaluation.md"),
+    report: Annotated[Path, typer.Option(help="Readable report (and every figure in the .json beside it).")] = Path("reports/evaluation.md"),
+    title: Annotated[str, typer.Option(help="The report's heading (e.g. for a dev-split comparison).")] = "Evaluation on the held-out test split",
     schema_path: SchemaOpt = SCHEMA,
 ) -> None:
-    """Score pipelines on held-out articles: seqeval entities, clause F1 and type accuracy, relation F1."""
+    """Score pipelines on held-out articles: seqeval entities (strict and overlap, recall on
+    unseen and seen mentions), clause F1 and type accuracy, relation F1."""
     import spacy
     from spacy.tokens import DocBin
 
     from homs_ner.data.io import atomic_write_text, write_json
     from homs_ner.evaluate.evaluation import evaluate as run_evaluate, to_markdown
+    from homs_ner.evaluate.generalisation import entity_vocabulary
 
     schema = load_schema(schema_path)
+    seen = entity_vocabulary(DocBin().from_disk(train).get_docs(spacy.blank("ar").vocab))
     results = {}
     for item in models:
         name, _, path = item.partition("=")
@@ -101,10 +118,11 @@ def evaluate(
         nlp = spacy.load(path)
         docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
         with console.status(f"evaluating {name} on {len(docs)} articles"):
-            results[name] = run_evaluate(nlp, docs, schema)
+            results[name] = run_evaluate(nlp, docs, schema, seen=seen)
         write_json(metrics / f"{name}.json", results[name], ensure_ascii=True)
-    atomic_write_text(report, to_markdown(results))
-    console.print(f"written {report} and {metrics}/*.json")
+    write_json(report.with_suffix(".json"), results, ensure_ascii=True)
+    atomic_write_text(report, to_markdown(results, title))
+    console.print(f"written {report} (+ .json) and {metrics}/*.json")
 
 
 def _experiment_data(
@@ -131,18 +149,70 @@ def cross_validate_cmd(
     corpus: CorpusDocsOpt = Path("training/corpus"),
     backbone: BackboneOpt = None,
     out: ReportOpt = Path("reports/cross_validation"),
+    by: Annotated[
+        str, typer.Option(help="seed: hold out one real seed article per fold; event: one event group (corpus metadata).")
+    ] = "seed",
+    articles: Annotated[
+        Path, typer.Option("--articles", help="With --by event: the corpus folder whose articles.jsonl names each article's event.")
+    ] = CORPUS,
     schema_path: SchemaOpt = SCHEMA,
 ) -> None:
-    """Leave-one-seed-article-out cross-validation: mean and spread of the headline scores."""
-    from homs_ner.evaluate.experiments import cross_validate, to_markdown
+    """Cross-validation, leaving out one seed article or one event group per fold: mean and spread of the headline scores."""
+    from homs_ner.data.corpus import CorpusError, read_metadata
+    from homs_ner.evaluate.experiments import cross_validate, cross_validate_events, to_markdown
 
+    if by not in ("seed", "event"):
+        fail(f"--by must be seed or event, not {by!r}")
     splits, overrides, schema = _experiment_data(corpus, max_steps, backbone, schema_path)
     docs = [d for split in splits.values() for d in split]
-    result = cross_validate(config, docs, schema, overrides, console.rule)
-    note = "Each fold holds out one real seed article and trains on all others."
-    note += _run_note(config, max_steps, "cross-validate")
-    write_report(out, result, to_markdown("Leave-one-seed-article-out cross-validation", result, note))
+    if by == "seed":
+        result = cross_validate(config, docs, schema, overrides, console.rule)
+        title, note = "Leave-one-seed-article-out cross-validation", "Each fold holds out one real seed article and trains on all others."
+    else:
+        try:
+            events = {r["id"]: str(r.get("event", "")) for r in read_metadata(articles / "articles.jsonl")}
+            result = cross_validate_events(config, docs, events, schema, overrides, console.rule)
+        except (CorpusError, ValueError) as err:
+            fail(str(err))
+        title, note = "Leave-one-event-out cross-validation", (
+            "Each fold holds out every article of one event group (seeds included) and trains on the other events' "
+            "train articles, selecting on their dev articles; the test split takes no part."
+        )
+    note += _run_note(config, max_steps, f"cross-validate --by {by}")
+    write_report(out, result, to_markdown(title, result, note))
     console.print(f"written {out.with_suffix('.md')}")
+
+
+@app.command("tune-relations")
+def tune_relations_cmd(
+    model: Annotated[Path, typer.Argument(help="Trained pipeline folder; its relation thresholds are rewritten in place.")],
+    dev: Annotated[Path, typer.Option(help="Gold DocBin the thresholds are chosen on (never the test split).")] = Path(
+        "training/corpus/dev.spacy"
+    ),
+    out: ReportOpt = Path("reports/relation_thresholds"),
+) -> None:
+    """Choose a threshold per relation label on dev, end to end (the pipeline's own entities and clauses)."""
+    import shutil
+    import tempfile
+
+    import spacy
+    from spacy.tokens import DocBin
+
+    from homs_ner.pipeline.relation_thresholds import to_markdown, tune_relation_thresholds
+
+    nlp = spacy.load(model)
+    gold = list(DocBin().from_disk(dev).get_docs(nlp.vocab))
+    with console.status(f"tuning relation thresholds on {len(gold)} dev articles"):
+        report = tune_relation_thresholds(nlp, gold)
+    staged = Path(tempfile.mkdtemp(prefix=".tuned-", dir=model.parent))
+    nlp.to_disk(staged)
+    backup = model.with_name(model.name + ".untuned")
+    shutil.rmtree(backup, ignore_errors=True)
+    model.rename(backup)
+    staged.rename(model)
+    shutil.rmtree(backup)
+    write_report(out, report, to_markdown(report, model, dev))
+    console.print(f"thresholds written into {model}; report {out.with_suffix('.md')}")
 
 
 @app.command("learning-curve")

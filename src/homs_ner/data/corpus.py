@@ -39,6 +39,9 @@ class Article:
     source: Literal["seed", "synthetic"]
     split: Literal["train", "dev", "test"]
     text: str
+    event: str = ""
+    """The event group (e.g. `al-waer-2014-2017`): leave-one-event-out cross-validation holds
+    out one group at a time."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def load_articles(corpus_dir: Path) -> list[Article]:
         if "\r" in text:
             raise CorpusError(f"{text_path}: CRLF line endings; Doccano offsets would shift")
         fields = {k: record[k] for k in ("id", "title", "outlet", "date", "source", "split")}
-        articles.append(Article(**fields, text=text))
+        articles.append(Article(**fields, text=text, event=str(record.get("event", ""))))
     return articles
 
 

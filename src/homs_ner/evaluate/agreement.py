@@ -119,7 +119,7 @@ def compare(a: Sequence[Example], b: Sequence[Example], schema: Schema, nlp: Lan
     pairs = [(x, b_by_key[x.key()]) for x in a if x.key() in b_by_key]
     per_label_exact: dict[str, PRF] = defaultdict(lambda: ZERO)
     per_label_overlap: dict[str, PRF] = defaultdict(lambda: ZERO)
-    clause_exact = clause_overlap = rel = ZERO
+    clause_exact = clause_overlap = clause_typed_exact = clause_typed_overlap = rel = ZERO
     rel_by_label: dict[str, PRF] = defaultdict(lambda: ZERO)
     tokens_a: list[str] = []
     tokens_b: list[str] = []
@@ -138,6 +138,8 @@ def compare(a: Sequence[Example], b: Sequence[Example], schema: Schema, nlp: Lan
         untyped_b = [(s, e, "") for s, e, _ in clauses_b]
         clause_exact += exact_prf(untyped_a, untyped_b)
         clause_overlap += overlap_prf(untyped_a, untyped_b)
+        clause_typed_exact += exact_prf(clauses_a, clauses_b)
+        clause_typed_overlap += overlap_prf(clauses_a, clauses_b)
         agree, matched = _clause_types(clauses_a, clauses_b)
         type_agree, type_matched = type_agree + agree, type_matched + matched
         rels_a, rels_b = _relations(ex_a), _relations(ex_b)
@@ -158,6 +160,8 @@ def compare(a: Sequence[Example], b: Sequence[Example], schema: Schema, nlp: Lan
         "clauses": {
             "exact": clause_exact.as_dict(),
             "overlap": clause_overlap.as_dict(),
+            "typed_exact": clause_typed_exact.as_dict(),
+            "typed_overlap": clause_typed_overlap.as_dict(),
             "type_agreement": type_agree / type_matched if type_matched else 0.0,
             "type_matched": type_matched,
         },

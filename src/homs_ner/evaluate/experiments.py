@@ -20,6 +20,7 @@ from spacy.tokens import Doc, DocBin
 from homs_ner.data.conversion import doc_meta
 from homs_ner.data.schema import Schema
 from homs_ner.evaluate.evaluation import evaluate
+from homs_ner.evaluate.generalisation import entity_vocabulary
 from homs_ner.report import pct, table
 
 HEADLINE = {
@@ -29,6 +30,9 @@ HEADLINE = {
     "clause type accuracy": lambda r: r["clauses"]["type_agreement"] if r["clauses"]["type_matched"] else None,
     "relations F1 (gold spans)": lambda r: r["relations_gold_spans"]["micro"]["f1"],
     "relations F1 (end to end)": lambda r: r["relations_end_to_end"]["micro"]["f1"],
+    "unseen-mention recall": lambda r: r["entities_unseen_seen"]["micro"]["unseen"]["recall"] if "entities_unseen_seen" in r else None,
+    "entities overlap F1": lambda r: r["entities_overlap"]["micro"]["f1"],
+    "clause typed exact F1": lambda r: r["clauses"]["typed_exact"]["f1"] if "typed_exact" in r["clauses"] else None,
 }
 
 
@@ -53,7 +57,7 @@ def train_and_score(
         work = Path(tmp)
         paths = {"paths.train": str(_write(train, work / "train.spacy")), "paths.dev": str(_write(dev, work / "dev.spacy"))}
         spacy_train(config, work / "out", overrides={**paths, **overrides})
-        return evaluate(spacy.load(work / "out" / "model-best"), test, schema)
+        return evaluate(spacy.load(work / "out" / "model-best"), test, schema, seen=entity_vocabulary(train))
 
 
 def summarize(runs: dict[str, dict]) -> dict[str, dict]:
@@ -87,6 +91,36 @@ def cross_validate(
         train = [d for d in others if _meta(d, "split") != "dev"]
         dev = [d for d in others if _meta(d, "split") == "dev"]
         runs[name] = train_and_score(config, train, dev, [held], schema, overrides)
+    return {"runs": runs, "summary": summarize(runs)}
+
+
+def cross_validate_events(
+    config: Path,
+    docs: Sequence[Doc],
+    events: dict[str, str],
+    schema: Schema,
+    overrides: dict,
+    progress: Callable[[str], None] = print,
+) -> dict:
+    """Hold out one event group at a time (its seed articles included); train on the other
+    events' train articles, select on their dev articles, score on the held-out event.
+
+    The test split takes no part (no fold trains or scores on it), so that choosing between
+    settings by this estimate never looks at the test articles. `events` maps article id to
+    event group; every article must have one."""
+    docs = [d for d in docs if _meta(d, "split") != "test"]
+    missing = sorted({_meta(d, "article_id") for d in docs if not events.get(_meta(d, "article_id"))})
+    if missing:
+        raise ValueError(f"articles without an event group in the corpus metadata: {', '.join(missing)}")
+    groups = sorted({events[_meta(d, "article_id")] for d in docs})
+    runs = {}
+    for group in groups:
+        progress(f"fold: held-out event {group}")
+        held = [d for d in docs if events[_meta(d, "article_id")] == group]
+        others = [d for d in docs if events[_meta(d, "article_id")] != group]
+        train = [d for d in others if _meta(d, "split") == "train"]
+        dev = [d for d in others if _meta(d, "split") == "dev"]
+        runs[group] = train_and_score(config, train, dev, held, schema, overrides)
     return {"runs": runs, "summary": summarize(runs)}
 
 

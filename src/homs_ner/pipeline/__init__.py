@@ -3,6 +3,6 @@ component, each with its factory, scorer and helpers; their models are in `homs_
 Importing this package registers them all (the entry points in pyproject.toml do the same
 for `spacy.load` without an import)."""
 
-from . import callbacks, relation_candidates, relation_extractor
+from . import callbacks, clause_classifier, clause_tagger, relation_candidates, relation_extractor
 
-__all__ = ["callbacks", "relation_candidates", "relation_extractor"]
+__all__ = ["callbacks", "clause_classifier", "clause_tagger", "relation_candidates", "relation_extractor"]

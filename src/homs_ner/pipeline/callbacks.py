@@ -9,7 +9,8 @@ from spacy.util import registry
 from homs_ner.data.schema import Schema, load_schema
 from homs_ner.pipeline.relation_extractor import RelationExtractor
 
-SPAN_CATEGORIZERS = frozenset({"spancat", "spancat_singlelabel"})
+SPAN_CATEGORIZERS = frozenset({"spancat", "spancat_singlelabel", "clause_classifier"})
+SPAN_FINDERS = frozenset({"span_finder", "clause_tagger"})
 
 
 @registry.callbacks("homs_ner.add_schema_labels.v1")
@@ -29,7 +30,7 @@ def make_add_schema_labels(schema_path: str) -> Callable[[Language], Language]:
                 _check_spans_key(name, pipe.key, schema)
                 for label in schema.clause_labels:
                     pipe.add_label(label)
-            elif factory == "span_finder":
+            elif factory in SPAN_FINDERS:
                 _check_spans_key(name, pipe.cfg["spans_key"], schema)
             elif isinstance(pipe, RelationExtractor):
                 pipe.set_schema(schema)
@@ -39,8 +40,8 @@ def make_add_schema_labels(schema_path: str) -> Callable[[Language], Language]:
 
 
 def _check_spans_key(name: str, key: str, schema: Schema) -> None:
-    """Clause components must use the schema's span group: the span finder learns from the
-    gold clauses under its own key, and the relation extractor reads them there."""
+    """Clause components must use the schema's span group: the span finder or clause tagger
+    learns from the gold clauses under its own key, and the relation extractor reads them there."""
     if key != schema.span_group:
         raise ValueError(
             f"component {name!r} uses spans_key {key!r}; the schema {schema.path} says {schema.span_group!r}"

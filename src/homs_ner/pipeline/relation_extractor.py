@@ -158,15 +158,19 @@ class RelationExtractor(TrainablePipe):
         return candidates, self.model.ops.to_numpy(self.model.predict(batch))
 
     def set_annotations(self, docs: Iterable[Doc], predictions: tuple[list[list[Candidate]], Floats2d]) -> None:
-        """Write the relations the schema allows and that pass the threshold (with their score)."""
+        """Write the relations the schema allows and that pass their label's threshold (tuned
+        per label on dev by `homs_ner.pipeline.relation_thresholds`, else `threshold`), with
+        their score."""
         candidates, scores = predictions
-        rschema, threshold = self.rschema, self.cfg["threshold"]
+        rschema = self.rschema
+        per_label = self.cfg.get("thresholds") or {}
+        thresholds = [per_label.get(label, self.cfg["threshold"]) for label in rschema.labels]
         row = 0
         for doc, doc_candidates in zip(docs, candidates):
             relations = []
             for cand in doc_candidates:
                 allowed = rschema.label_mask(cand.head.kind, cand.child.kind)
-                for label, ok, score in zip(rschema.labels, allowed, scores[row]):
+                for label, ok, score, threshold in zip(rschema.labels, allowed, scores[row], thresholds):
                     if ok and score >= threshold:
                         ref = {"head": cand.head.ref, "child": cand.child.ref, "label": label}
                         relations.append({**ref, "score": float(score)})

@@ -646,6 +646,62 @@ def _login_as(url: str, username: str, password: str | None, project: str, as_us
     return DoccanoClient.login(url, as_user, user_password)
 
 
+NEW_PASSWORD_ENV = "DOCCANO_ANNOTATOR_PASSWORD"
+
+
+@doccano_app.command("add-annotator")
+def doccano_add_annotator(
+    name: Annotated[str, typer.Argument(help="The annotator's user name.")],
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+) -> None:
+    """Create an annotator's account (if missing) and make it an annotator of the project.
+
+    The new account's password is read from $DOCCANO_ANNOTATOR_PASSWORD, else asked for
+    twice without echo; it is never printed or stored. An existing account keeps its password.
+    """
+    from .doccano_accounts import add_annotator
+    from .doccano_client import DoccanoError
+
+    secret = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
+        f"Password for {name}", hide_input=True, confirmation_prompt=True, err=True
+    )
+    try:
+        with _client(url, username, password) as admin:
+            report = add_annotator(admin, project, name, secret)
+    except DoccanoError as err:
+        _fail(str(err))
+    account = "account created" if report.account_created else "existing account (password unchanged)"
+    console.print(f"{name}: {account}, annotator of {project!r}. Log in at {url}/projects/{report.project_id}")
+
+
+@doccano_app.command("remove-annotator")
+def doccano_remove_annotator(
+    name: Annotated[str, typer.Argument(help="The annotator's user name.")],
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+) -> None:
+    """Take an annotator out of the project. Pull first: exports list project members only."""
+    from .doccano_accounts import remove_annotator
+    from .doccano_client import DoccanoError
+
+    try:
+        with _client(url, username, password) as admin:
+            removed = remove_annotator(admin, project, name)
+    except DoccanoError as err:
+        _fail(str(err))
+    if not removed:
+        _fail(f"{name} is not a member of {project!r}")
+    console.print(
+        f"{name} removed from {project!r}; the account and its annotations stay in Doccano's database "
+        "(re-add it with add-annotator to export them again)"
+    )
+
+
 @doccano_app.command("push")
 def doccano_push(
     project: ProjectOpt = "homs-ner",
@@ -656,17 +712,28 @@ def doccano_push(
         "annotations/GUIDELINES.md"
     ),
     article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
+    include_boilerplate: Annotated[
+        bool, typer.Option("--include-boilerplate", help="Also push page furniture (links, credits, bylines, bare headings).")
+    ] = False,
     schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
     corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
 ) -> None:
-    """Create or update the project (label types, colours, keys, guideline) and upload new paragraphs."""
+    """Create or update the project (label types, colours, keys, guideline) and upload new paragraphs.
+
+    Paragraphs that are page furniture (homs_ner.boilerplate) are held back unless
+    --include-boilerplate; the guideline is pushed unwrapped, Arabic sections right-to-left.
+    """
+    from .boilerplate import boilerplate_reason
     from .doccano_client import DoccanoError
+    from .doccano_guideline import render_for_doccano
     from .doccano_sync import push
 
     schema = load_schema(schema_path)
     articles = [a for a in corpus_mod.load_articles(corpus_dir) if not article or a.id in article]
     paras = [p for a in articles for p in corpus_mod.paragraphs(a)]
-    guideline = guidelines.read_text(encoding="utf-8") if guidelines.exists() else ""
+    held = [] if include_boilerplate else [p for p in paras if boilerplate_reason(p.text)]
+    paras = [p for p in paras if p not in held]
+    guideline = render_for_doccano(guidelines.read_text(encoding="utf-8")) if guidelines.exists() else ""
     try:
         client = _client(url, username, password)
         with _progress() as bar:
@@ -678,7 +745,8 @@ def doccano_push(
     console.print(
         f"project {project!r} (id {report.project_id}) {state}: {report.label_types_created} label types created, "
         f"{report.label_types_updated} updated; {report.examples_created} paragraphs uploaded, "
-        f"{report.examples_existing} already there. Open {url}/projects/{report.project_id}"
+        f"{report.examples_existing} already there; {len(held)} boilerplate paragraph(s) held back. "
+        f"Open {url}/projects/{report.project_id}"
     )
 
 
@@ -756,7 +824,7 @@ def doccano_annotate(
     try:
         with _login_as(url, username, password, project, as_user, user_password) as client, _progress() as bar:
             task = bar.add_task(f"annotating as {as_user}", total=len(examples))
-            report = annotate(client, project, examples, lambda d, t: bar.update(task, completed=d))
+            report = annotate(client, project, schema, examples, lambda d, t: bar.update(task, completed=d))
     except DoccanoError as err:
         _fail(str(err))
     console.print(f"{report.annotated} paragraphs annotated as {as_user}; {report.skipped} already had their spans")

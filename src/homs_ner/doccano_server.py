@@ -35,6 +35,7 @@ from types import TracebackType
 import httpx
 
 from homs_ner.doccano_client import DoccanoClient, User
+from homs_ner.doccano_frontend import FrontendPatchError, patch_rtl_default, rtl_default_applied
 
 SERVER_REQUIREMENTS = ("doccano==1.8.4", "numpy<2", "marshmallow<4")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,14 +88,22 @@ def server_venv_ready(venv: Path) -> bool:
 
 
 def install_server_venv(venv: Path, python: str = "python3.11", quiet: bool = True) -> None:
-    """Create ``venv`` and install Doccano 1.8.4 into it; do nothing if it already works.
+    """Create ``venv`` and install Doccano 1.8.4 into it (unless it already works), then make
+    its annotation page right-to-left by default (idempotent).
 
     Takes about a minute and 700 MB. Raises :class:`DoccanoServerError` with pip's output
     tail when something fails, so CI logs show the cause rather than a bare exit status.
     """
     venv = Path(venv)
-    if server_venv_ready(venv):
-        return
+    if not server_venv_ready(venv):
+        _install_doccano(venv, python, quiet)
+    try:
+        patch_rtl_default(venv)  # the annotation page starts right-to-left (see doccano_frontend)
+    except FrontendPatchError as exc:
+        raise DoccanoServerError(str(exc)) from exc
+
+
+def _install_doccano(venv: Path, python: str, quiet: bool) -> None:
     if not (venv / "bin" / "python").exists():
         _run_install_step([python, "-m", "venv", str(venv)], quiet, f"creating the venv with {python}")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", *(["-q"] if quiet else [])]
@@ -182,6 +191,11 @@ class DoccanoServer:
                 f"`python3.11 -m venv {self.venv} && {self.venv}/bin/pip install "
                 + " ".join(f'"{r}"' for r in SERVER_REQUIREMENTS)
                 + "` or homs_ner.doccano_server.install_server_venv()"
+            )
+        if not rtl_default_applied(self.venv):
+            raise DoccanoServerError(
+                f"Doccano at {self.venv} would open Arabic left-to-right (its frontend is not patched); "
+                "run `homs-ner doccano install`"
             )
         _ensure_port_free(self.port)
         self.home.mkdir(parents=True, exist_ok=True)

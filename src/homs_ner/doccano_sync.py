@@ -26,6 +26,7 @@ from spacy.tokens import Doc
 from .conversion import doc_to_example, relations_of
 from .corpus import Paragraph
 from .doccano_client import DoccanoClient, DoccanoError
+from .colors import text_color_for
 from .io import atomic_write_bytes
 from .records import Example, python_to_utf16, to_doccano
 from .schema import LabelInfo, Schema
@@ -44,20 +45,29 @@ class PushReport:
 
 
 def _label_fields(label: LabelInfo) -> dict:
-    return {"background_color": label.color, "suffix_key": label.key}
+    return {"background_color": label.color, "text_color": text_color_for(label.color), "suffix_key": label.key}
 
 
 def _sync_label_types(
-    existing: list[dict], wanted: Sequence[LabelInfo], create: Callable[..., dict], update: Callable[..., dict]
+    existing: list[dict],
+    wanted: Sequence[LabelInfo],
+    create: Callable[..., dict],
+    update: Callable[..., dict],
+    old_names: dict[str, str] | None = None,
 ) -> tuple[int, int]:
-    """Create missing label types and update changed ones; return (created, updated)."""
+    """Create missing label types and update changed ones; return (created, updated).
+
+    A type still under its old name (`old_names`: new -> old, e.g. §EVACUATION ->
+    CLAUSE:EVACUATION) is renamed in place: spans point at the type's id, so the work
+    already done keeps its label.
+    """
     by_text = {t["text"]: t for t in existing}
     created = updated = 0
     for label in wanted:
-        fields = _label_fields(label)
-        current = by_text.get(label.name)
+        fields = {"text": label.name, **_label_fields(label)}
+        current = by_text.get(label.name) or by_text.get((old_names or {}).get(label.name, ""))
         if current is None:
-            create(text=label.name, **fields)
+            create(**fields)
             created += 1
         elif any(current.get(k) != v for k, v in fields.items()):
             update(current["id"], **fields)
@@ -80,6 +90,7 @@ def ensure_project(client: DoccanoClient, name: str, schema: Schema, guideline: 
         schema.doccano_span_labels,
         lambda **kw: client.create_span_type(pid, **kw),
         lambda tid, **kw: client.update_span_type(pid, tid, **kw),
+        {short: schema.doccano_clause_label(t) for t, short in schema.clause_doccano_names},
     )
     rel_c, rel_u = _sync_label_types(
         client.relation_types(pid),
@@ -111,6 +122,9 @@ def push(
             f"{len(changed)} paragraph(s) changed text since they were pushed ({', '.join(changed[:5])}); "
             "their annotations would shift. Push to a new project instead."
         )
+    for p in paragraphs:  # meta gained title, outlet and date: bring pushed examples up to date
+        if p.id in existing and existing[p.id].get("meta") != p.meta:
+            client.update_example(pid, existing[p.id]["id"], meta=p.meta)
     todo = [p for p in paragraphs if p.id not in existing]
     for done, paragraph in enumerate(todo, start=1):
         client.create_example(pid, paragraph.text, paragraph.meta)
@@ -158,6 +172,7 @@ def create_annotation(
 ) -> list[int]:
     """Write spans (Python offsets) and relations (indices into `spans`) as the logged-in user.
 
+    `span_types` maps schema labels to type ids (see `span_type_ids`).
     Offsets are converted to the UTF-16 units Doccano counts in. `*_probs` are a model's
     scores (human work leaves them 0.0). Returns the new span ids.
     """
@@ -179,26 +194,33 @@ class AnnotateReport:
     skipped: int
 
 
-def _project_maps(client: DoccanoClient, name: str) -> tuple[int, dict[str, int], dict[str, int], dict[str, dict]]:
-    """Project id, span and relation type ids by name, and examples by paragraph id."""
+def span_type_ids(client: DoccanoClient, pid: int, schema: Schema) -> dict[str, int]:
+    """Span type ids by schema label (CLAUSE:EVACUATION), whatever name Doccano shows."""
+    return {schema.canonical_span_label(t["text"]) or t["text"]: t["id"] for t in client.span_types(pid)}
+
+
+def _project_maps(
+    client: DoccanoClient, name: str, schema: Schema
+) -> tuple[int, dict[str, int], dict[str, int], dict[str, dict]]:
+    """Project id, span (by schema label) and relation type ids, and examples by paragraph id."""
     project = client.find_project(name)
     if project is None:
         raise DoccanoError(f"no Doccano project named {name!r}; push it first with `homs-ner doccano push`")
     pid = project["id"]
-    span_types = {t["text"]: t["id"] for t in client.span_types(pid)}
+    span_types = span_type_ids(client, pid, schema)
     relation_types = {t["text"]: t["id"] for t in client.relation_types(pid)}
     by_paragraph = {(e.get("meta") or {}).get("paragraph_id"): e for e in client.examples(pid)}
     return pid, span_types, relation_types, by_paragraph
 
 
 def annotate(
-    client: DoccanoClient, name: str, examples: Sequence[Example], progress: Progress | None = None
+    client: DoccanoClient, name: str, schema: Schema, examples: Sequence[Example], progress: Progress | None = None
 ) -> AnnotateReport:
     """Enter examples (Python offsets) as the logged-in user's spans and relations, then confirm.
 
     Idempotent: an example where this user already has spans is skipped, never doubled.
     """
-    pid, span_types, relation_types, by_paragraph = _project_maps(client, name)
+    pid, span_types, relation_types, by_paragraph = _project_maps(client, name, schema)
     missing = sorted({str(ex.meta.get("paragraph_id")) for ex in examples} - set(by_paragraph))
     if missing:
         raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
@@ -284,7 +306,7 @@ def preannotate(
     unconfirmed. An example where the annotator already has spans, has confirmed, or was
     pre-annotated before is skipped: an annotator's work is never overwritten or doubled.
     """
-    pid, span_types, relation_types, by_paragraph = _project_maps(client, name)
+    pid, span_types, relation_types, by_paragraph = _project_maps(client, name, schema)
     wanted = list(by_paragraph) if paragraph_ids is None else list(paragraph_ids)
     missing = sorted(set(wanted) - set(by_paragraph))
     if missing:

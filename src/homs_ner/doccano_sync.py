@@ -57,7 +57,7 @@ def _sync_label_types(
 ) -> tuple[int, int]:
     """Create missing label types and update changed ones; return (created, updated).
 
-    A type still under its old name (`old_names`: new -> old, e.g. §EVACUATION ->
+    A type still under its old name (`old_names`: new -> old, e.g. EVACUATION ->
     CLAUSE:EVACUATION) is renamed in place: spans point at the type's id, so the work
     already done keeps its label.
     """
@@ -90,7 +90,7 @@ def ensure_project(client: DoccanoClient, name: str, schema: Schema, guideline: 
         schema.doccano_span_labels,
         lambda **kw: client.create_span_type(pid, **kw),
         lambda tid, **kw: client.update_span_type(pid, tid, **kw),
-        {short: schema.doccano_clause_label(t) for t, short in schema.clause_doccano_names},
+        {t: schema.doccano_clause_label(t) for t in schema.clause_labels},
     )
     rel_c, rel_u = _sync_label_types(
         client.relation_types(pid),

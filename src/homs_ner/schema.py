@@ -55,8 +55,6 @@ class Schema:
     span_group: str
     doccano_prefix: str
     path: Path
-    # (clause type, the short name Doccano shows), from each type's `doccano` key.
-    clause_doccano_names: tuple[tuple[str, str], ...] = ()
 
     @property
     def entity_labels(self) -> list[str]:
@@ -75,32 +73,35 @@ class Schema:
 
     @property
     def doccano_span_labels(self) -> list[LabelInfo]:
-        """Span label types as Doccano shows them: entities, then each clause's short name."""
-        names = dict(self.clause_doccano_names)
-        clauses = [LabelInfo(names[c.name], c.en, c.ar, c.color, c.key) for c in self.clause_types]
-        return [*self.entities, *clauses]
+        """Span label types as Doccano shows them: entities, then clauses by their bare type.
+
+        Doccano cuts names longer than MAX_DOCCANO_NAME (`CLAUSE:CEASE…`); the bare type
+        fits, and being letters only it also reads the same in a right-to-left page (a
+        leading mark such as `§` would be moved to the other end there).
+        """
+        return [*self.entities, *self.clause_types]
 
     @cached_property
     def _canonical(self) -> dict[str, str]:
         """Every accepted span label name -> the schema's (ACTOR, CLAUSE:EVACUATION)."""
         names = {e: e for e in self.entity_labels}
-        for clause_type, short in self.clause_doccano_names:
-            names[short] = names[self.doccano_clause_label(clause_type)] = self.doccano_clause_label(clause_type)
+        for clause_type in self.clause_labels:
+            names[clause_type] = names[self.doccano_clause_label(clause_type)] = self.doccano_clause_label(clause_type)
         return names
 
     def canonical_span_label(self, label: str) -> str | None:
-        """The schema label for a Doccano label name, short (§EVACUATION) or not; None if unknown.
+        """The schema label for a Doccano label name, bare (EVACUATION) or not; None if unknown.
 
-        Exports made before the short names existed say CLAUSE:<TYPE>: both convert alike.
+        Exports made before the bare names were pushed say CLAUSE:<TYPE>: both convert alike.
         """
         return self._canonical.get(label)
 
     def doccano_name(self, label: str) -> str:
-        """The name Doccano shows for a schema span label (entities keep theirs)."""
+        """The name Doccano shows for a schema span label: entities keep theirs, clauses lose the prefix."""
         kind_label = self.parse_span_label(label)
         if kind_label is None:
             raise KeyError(f"{self.path}: unknown span label {label!r}")
-        return dict(self.clause_doccano_names)[kind_label[1]] if kind_label[0] == "clause" else label
+        return kind_label[1]
 
     @cached_property
     def _pairs(self) -> dict[str, frozenset[tuple[str, str]]]:
@@ -141,23 +142,17 @@ def _label(name: str, raw: object, where: str) -> dict:
     return {"name": name, **{k: str(raw[k]).strip() for k in ("en", "ar", "color", "key")}}
 
 
-def _doccano_name(name: str, raw: dict, where: str) -> str:
-    """A clause type's short Doccano name: required, at most MAX_DOCCANO_NAME characters."""
-    short = str(raw.get("doccano", "")).strip()
-    if not short:
-        raise SchemaError(f"{where}: clause type {name!r} lacks doccano (its short name in Doccano)")
-    if len(short) > MAX_DOCCANO_NAME:
-        raise SchemaError(
-            f"{where}: clause type {name!r} doccano name {short!r} is longer than {MAX_DOCCANO_NAME} "
-            "characters; Doccano would cut it"
-        )
-    return short
-
-
-def _unique_names(names: list[str], where: str) -> None:
+def _check_doccano_names(schema: Schema, where: str) -> None:
+    """Every span label name Doccano shows fits uncut and is unique."""
+    names = [label.name for label in schema.doccano_span_labels]
+    for name in names:
+        if len(name) > MAX_DOCCANO_NAME:
+            raise SchemaError(
+                f"{where}: label {name!r} is longer than {MAX_DOCCANO_NAME} characters; Doccano would cut it"
+            )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise SchemaError(f"{where}: {', '.join(repeated)} used more than once")
+        raise SchemaError(f"{where}: {', '.join(repeated)} used both as an entity and a clause type")
 
 
 def _unique_keys(labels: list[LabelInfo], where: str) -> None:
@@ -177,7 +172,6 @@ def parse_schema(data: dict, path: Path) -> Schema:
         clause_types = tuple(
             LabelInfo(**_label(n, v, where)) for n, v in clauses_cfg["types"].items()
         )
-        doccano_names = tuple((n, _doccano_name(n, v, where)) for n, v in clauses_cfg["types"].items())
         relations = []
         for name, raw in data["relations"].items():
             pairs = tuple(tuple(p) for p in raw.get("pairs", []))
@@ -198,9 +192,8 @@ def parse_schema(data: dict, path: Path) -> Schema:
         span_group=str(clauses_cfg.get("span_group", "clauses")),
         doccano_prefix=str(clauses_cfg.get("doccano_prefix", "CLAUSE:")),
         path=path,
-        clause_doccano_names=doccano_names,
     )
-    _unique_names([n for _, n in doccano_names] + schema.entity_labels, f"{where} (Doccano span label names)")
+    _check_doccano_names(schema, where)
     _unique_keys(list(schema.doccano_span_labels), f"{where} (span labels)")
     _unique_keys(list(schema.relations), f"{where} (relation labels)")
     return schema

@@ -131,8 +131,8 @@ def _align(doc: Doc, span: Span, policy: TokenPolicy, origin: Origin, out: list[
 
 
 def _check_labels(spans: Iterable[Span], schema: Schema, origin: Origin, out: list[Problem]) -> list[Span]:
-    """Known spans, labelled as the schema names them: Doccano's short clause names
-    (§EVACUATION) become CLAUSE:EVACUATION here, so everything downstream sees one name."""
+    """Known spans, labelled as the schema names them: Doccano's bare clause names
+    (EVACUATION) become CLAUSE:EVACUATION here, so everything downstream sees one name."""
     known = []
     for span in spans:
         label = schema.canonical_span_label(span.label)

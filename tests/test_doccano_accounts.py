@@ -17,7 +17,7 @@ def run(server, *args, env=None, input=None):
 
 
 def test_add_and_remove_an_annotator(doccano_server, doccano_admin):
-    pid = doccano_admin.create_project("accounts", "", "")["id"]
+    pid = doccano_admin.create_project("accounts", "annotator accounts", "")["id"]
     added = run(doccano_server, "add-annotator", "rana", env={"DOCCANO_ANNOTATOR_PASSWORD": SECRET})
     assert added.exit_code == 0, added.output
     assert "account created" in added.output and SECRET not in added.output
@@ -38,7 +38,7 @@ def test_add_and_remove_an_annotator(doccano_server, doccano_admin):
 
 def test_password_prompt_is_hidden_and_confirmed(doccano_server, doccano_admin):
     if doccano_admin.find_project("accounts") is None:
-        doccano_admin.create_project("accounts", "", "")
+        doccano_admin.create_project("accounts", "annotator accounts", "")
     result = run(doccano_server, "add-annotator", "omar", env={"DOCCANO_ANNOTATOR_PASSWORD": ""}, input=f"{SECRET}\n{SECRET}\n")
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output
@@ -47,7 +47,7 @@ def test_password_prompt_is_hidden_and_confirmed(doccano_server, doccano_admin):
 
 def test_a_weak_password_is_refused_by_the_server(doccano_server, doccano_admin):
     if doccano_admin.find_project("accounts") is None:
-        doccano_admin.create_project("accounts", "", "")
+        doccano_admin.create_project("accounts", "annotator accounts", "")
     result = run(doccano_server, "add-annotator", "weak", env={"DOCCANO_ANNOTATOR_PASSWORD": "1234"})
     assert result.exit_code == 1 and "error" in result.output and "Traceback" not in result.output
     with pytest.raises(DoccanoAuthError):

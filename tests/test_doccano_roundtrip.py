@@ -92,7 +92,7 @@ def test_push_annotate_pull_convert(doccano_server, doccano_admin, tmp_path):
 def test_push_renames_old_clause_label_types_in_place(doccano_admin):
     """A project pushed before the short names had CLAUSE:<TYPE> types: they are renamed,
     not duplicated, so spans already made keep their label."""
-    project = doccano_admin.create_project("old-names", "", "")
+    project = doccano_admin.create_project("old-names", "made before short names", "")
     old = doccano_admin.create_span_type(project["id"], "CLAUSE:RETURN", "#2e7d32", suffix_key="9")
     report = push(doccano_admin, "old-names", SCHEMA, "", [])
     types = {t["text"]: t for t in doccano_admin.span_types(project["id"])}

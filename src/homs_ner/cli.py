@@ -634,24 +634,21 @@ def _client(url: str, username: str, password: str | None):
 
 def _login_as(url: str, username: str, password: str | None, project: str, as_user: str, user_password: str):
     """A client logged in as `as_user`, made a member (annotator) of the project, created if missing."""
+    from .doccano_accounts import add_annotator
     from .doccano_client import DoccanoClient
 
     with _client(url, username, password) as admin:
-        pid = (admin.find_project(project) or {}).get("id")
-        if pid is None:
-            _fail(f"no Doccano project named {project!r}; push it first")
-        if admin.find_user(as_user) is None:
-            admin.create_user(as_user, user_password)
-        admin.add_member(pid, as_user, role="annotator")
+        add_annotator(admin, project, as_user, user_password)
     return DoccanoClient.login(url, as_user, user_password)
 
 
 NEW_PASSWORD_ENV = "DOCCANO_ANNOTATOR_PASSWORD"
+AnnotatorArg = Annotated[str, typer.Argument(help="The annotator's user name.")]
 
 
 @doccano_app.command("add-annotator")
 def doccano_add_annotator(
-    name: Annotated[str, typer.Argument(help="The annotator's user name.")],
+    name: AnnotatorArg,
     project: ProjectOpt = "homs-ner",
     url: UrlOpt = "http://127.0.0.1:8000",
     username: UserOpt = "admin",
@@ -679,7 +676,7 @@ def doccano_add_annotator(
 
 @doccano_app.command("remove-annotator")
 def doccano_remove_annotator(
-    name: Annotated[str, typer.Argument(help="The annotator's user name.")],
+    name: AnnotatorArg,
     project: ProjectOpt = "homs-ner",
     url: UrlOpt = "http://127.0.0.1:8000",
     username: UserOpt = "admin",

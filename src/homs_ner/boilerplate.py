@@ -22,6 +22,9 @@ annotations, the gold files and the text-anchored files convert exactly as befor
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from .corpus import Paragraph
 
 MAX_HEADING_WORDS = 5
 MAX_LABEL_WORDS = 3
@@ -44,3 +47,9 @@ def boilerplate_reason(text: str) -> str | None:
     if len(words) <= MAX_HEADING_WORDS and not _SENTENCE_END.search(text) and not _DIGIT.search(text):
         return f"a bare heading or byline (at most {MAX_HEADING_WORDS} words, no full stop, no digit)"
     return None
+
+
+def hold_back(paragraphs: Sequence[Paragraph]) -> tuple[list[Paragraph], list[Paragraph]]:
+    """(paragraphs annotators see, page furniture held back), each in corpus order."""
+    held = [p for p in paragraphs if boilerplate_reason(p.text)]
+    return [p for p in paragraphs if not boilerplate_reason(p.text)], held

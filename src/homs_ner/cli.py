@@ -720,7 +720,7 @@ def doccano_push(
     Paragraphs that are page furniture (homs_ner.boilerplate) are held back unless
     --include-boilerplate; the guideline is pushed unwrapped, Arabic sections right-to-left.
     """
-    from .boilerplate import boilerplate_reason
+    from .boilerplate import hold_back
     from .doccano_client import DoccanoError
     from .doccano_guideline import render_for_doccano
     from .doccano_sync import push
@@ -728,8 +728,9 @@ def doccano_push(
     schema = load_schema(schema_path)
     articles = [a for a in corpus_mod.load_articles(corpus_dir) if not article or a.id in article]
     paras = [p for a in articles for p in corpus_mod.paragraphs(a)]
-    held = [] if include_boilerplate else [p for p in paras if boilerplate_reason(p.text)]
-    paras = [p for p in paras if p not in held]
+    held: list = []
+    if not include_boilerplate:
+        paras, held = hold_back(paras)
     guideline = render_for_doccano(guidelines.read_text(encoding="utf-8")) if guidelines.exists() else ""
     try:
         client = _client(url, username, password)

@@ -23,10 +23,10 @@ import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .colors import text_color_for
 from .conversion import doc_to_example, relations_of
 from .corpus import Paragraph
 from .doccano_client import DoccanoClient, DoccanoError
-from .colors import text_color_for
 from .io import atomic_write_bytes
 from .records import Example, python_to_utf16, to_doccano
 from .schema import LabelInfo, Schema

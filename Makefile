@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Also re-run when the frontend patch (right-to-left by default) changes.
-.doccano/venv/.installed: $(VENV)/.installed src/homs_ner/doccano_frontend.py
+.doccano/venv/.installed: $(VENV)/.installed src/homs_ner/doccano/frontend.py
 	$(BIN)/homs-ner doccano install
 	touch $@
 

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from homs_ner.boilerplate import boilerplate_reason, hold_back
-from homs_ner.corpus import load_articles, paragraphs
+from homs_ner.data.boilerplate import boilerplate_reason, hold_back
+from homs_ner.data.corpus import paragraphs
+
+from doubles import load_articles
 
 ROOT = Path(__file__).resolve().parents[1]
 

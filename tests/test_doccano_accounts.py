@@ -4,7 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from homs_ner.cli import app
-from homs_ner.doccano_client import DoccanoAuthError, DoccanoClient
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.types import DoccanoAuthError
 
 pytestmark = pytest.mark.integration
 

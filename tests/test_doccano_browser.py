@@ -22,16 +22,18 @@ import pytest
 from playwright.sync_api import Page, Route, sync_playwright
 from spacy.tokens import DocBin
 
-from homs_ner.annotations import convert
-from homs_ner.boilerplate import hold_back
-from homs_ner.corpus import load_articles, paragraphs
-from homs_ner.doccano_accounts import add_annotator
-from homs_ner.doccano_client import DoccanoClient
-from homs_ner.doccano_guideline import render_for_doccano
-from homs_ner.doccano_server import DoccanoServer
-from homs_ner.doccano_sync import pull, push
-from homs_ner.schema import LabelInfo, load_schema
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.data.annotations import convert
+from homs_ner.data.boilerplate import hold_back
+from homs_ner.data.corpus import paragraphs
+from homs_ner.data.schema import LabelInfo
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.doccano.accounts import add_annotator
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.guideline import render_for_doccano
+from homs_ner.doccano.server import DoccanoServer
+from homs_ner.doccano.sync import pull, push
+
+from doubles import load_articles, load_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from homs_ner.doccano_frontend import (
+from homs_ner.doccano.frontend import (
     ORIGINAL,
     PATCHED,
     FrontendPatchError,

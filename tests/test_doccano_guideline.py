@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from homs_ner.doccano_guideline import RTL_CLOSE, RTL_OPEN, is_arabic, render_for_doccano, split_blocks
+from homs_ner.doccano.guideline import RTL_CLOSE, RTL_OPEN, is_arabic, render_for_doccano, split_blocks
 
 GUIDELINES = Path(__file__).resolve().parents[1] / "annotations" / "GUIDELINES.md"
 

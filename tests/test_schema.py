@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homs_ner.schema import CLAUSE_KIND, SchemaError, load_schema, parse_schema
+from homs_ner.data.schema import CLAUSE_KIND, SchemaError, parse_schema
+
+from doubles import load_schema
 
 
 def test_project_schema_lists_the_issue_labels():
@@ -61,8 +63,8 @@ def test_bad_schema_is_reported_with_the_file(mutate, message):
 
 from itertools import combinations  # noqa: E402
 
-from homs_ner.colors import ciede2000, contrast_ratio, delta_e_2000, text_color_for  # noqa: E402
-from homs_ner.schema import MAX_DOCCANO_NAME  # noqa: E402
+from homs_ner.data.colors import ciede2000, contrast_ratio, delta_e_2000, text_color_for  # noqa: E402
+from homs_ner.data.schema import MAX_DOCCANO_NAME  # noqa: E402
 
 # CIEDE2000 >= 20 reads as "another colour" at a glance; the issue's look-alikes were 5-12.
 MIN_COLOUR_DISTANCE = 20.0

@@ -3,8 +3,8 @@
 Debian's chromium, driven by Playwright's Python driver (no browser download), logs in as
 an annotator, checks the annotation page is right-to-left (also after a reload), selects
 with the mouse a span that contains a number, labels it from the popup, labels a clause by
-key, draws a relation, and checks through the REST API and then through `pull` + `convert`
-that what was stored is exactly what was selected. Every request to anything but the local
+key, draws a relation, deletes a span by right-click, and checks through the REST API and
+then through `pull` + `convert` that what was stored is exactly what was selected. Every request to anything but the local
 server is aborted.
 
 Set HOMS_NER_SCREENSHOTS=docs to (re)write the screenshots under docs/.
@@ -240,6 +240,20 @@ def test_a_clause_by_key_then_a_relation(page, doccano_server, project, tmp_path
     label_chip(page, "EVACUATION").click()
     wait_for(page, "EVACUATION released", lambda: not label_is_selected(page, "EVACUATION"))
     screenshot(page, "doccano_annotation.png", tmp_path, full_page=True)
+
+
+def test_a_right_click_deletes_a_span(page, doccano_server, project):
+    para = project["paragraph"]
+    place = "حي الوعر"
+    start = para.text.index(place)
+    with annotator_client(doccano_server) as client:
+        example = next(e for e in client.examples(project["id"]) if e["meta"]["paragraph_id"] == para.id)
+        before = len(client.spans(project["id"], example["id"]))
+        drag_select(page, start, start + len(place))
+        page.locator(".v-menu__content .v-list-item", has_text="PLACE").click()
+        wait_for(page, "the PLACE span", lambda: len(client.spans(project["id"], example["id"])) == before + 1)
+        page.locator(".annotation-text text", has_text="PLACE").click(button="right")
+        wait_for(page, "the PLACE span deleted", lambda: len(client.spans(project["id"], example["id"])) == before)
 
 
 def test_the_guideline_reads_right_to_left_where_it_is_arabic(page, doccano_server, project, tmp_path):

@@ -23,14 +23,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import homs_ner, spacy_transformers, seqeval, torch; assert torch.__version__.startswith('2.13.0')"
 	touch $@
 
-.doccano/venv/.installed: $(VENV)/.installed
+# Also re-run when the frontend patch (right-to-left by default) changes.
+.doccano/venv/.installed: $(VENV)/.installed src/homs_ner/doccano/frontend.py
 	$(BIN)/homs-ner doccano install
 	touch $@
 
 all: install
 	$(BIN)/spacy project run all
 
-# The HTML visualisation is tested in a real headless browser: Debian's Chromium.
+# The HTML visualisation and the Doccano annotation page are tested in a real headless
+# browser: Debian's Chromium, driven by Playwright's Python driver (no browser download).
 chromium:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }

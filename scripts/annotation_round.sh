@@ -31,7 +31,8 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 
-homs-ner doccano push --project "$project" --url "$url" "${articles[@]}"
+# The rounds were made before page furniture was held back: push every paragraph to replay them.
+homs-ner doccano push --project "$project" --url "$url" --include-boilerplate "${articles[@]}"
 for dir in "${dirs[@]}"; do
   annotator=$(basename "$dir")
   homs-ner doccano annotate "$dir"/*.jsonl --as "$annotator" --project "$project" --url "$url"

@@ -10,7 +10,7 @@ from homs_ner.data.annotations import convert
 from homs_ner.data.corpus import Article, paragraphs
 from homs_ner.data.tokenizer import blank_arabic
 from homs_ner.doccano.client import DoccanoClient
-from homs_ner.doccano.sync import create_annotation, push, pull
+from homs_ner.doccano.sync import create_annotation, push, pull, span_type_ids
 from homs_ner.doccano.types import DoccanoError
 
 from doubles import load_schema
@@ -39,13 +39,16 @@ def test_push_annotate_pull_convert(doccano_server, doccano_admin, tmp_path):
     pid = report.project_id
     span_types = {t["text"]: t for t in doccano_admin.span_types(pid)}
     assert {l.name for l in SCHEMA.doccano_span_labels} == set(span_types)
-    assert span_types["CLAUSE:EVACUATION"]["suffix_key"] == "2"
+    assert span_types["EVACUATION"]["suffix_key"] == "2"
+    assert span_types["EVACUATION"]["text_color"] == "#000000"  # the readable one on its colour
     assert {t["text"] for t in doccano_admin.relation_types(pid)} == set(SCHEMA.relation_labels)
+    example = next(iter(doccano_admin.examples(pid)))
+    assert {k: example["meta"][k] for k in ("title", "outlet", "date")} == {"title": "عنوان", "outlet": "outlet", "date": "2017-03"}
 
     doccano_server.create_user("annotator1", "Waer-Truce-2015!")
     doccano_admin.add_member(pid, "annotator1", role="annotator")
     with DoccanoClient.login(doccano_server.url, "annotator1", "Waer-Truce-2015!") as annotator:
-        span_ids = {t: v["id"] for t, v in span_types.items()}
+        span_ids = span_type_ids(annotator, pid, SCHEMA)
         rel_ids = {t["text"]: t["id"] for t in annotator.relation_types(pid)}
         examples = {e["meta"]["paragraph_id"]: e for e in annotator.examples(pid)}
         ex1, ex2 = examples[paras[0].id], examples[paras[1].id]
@@ -86,6 +89,17 @@ def test_push_annotate_pull_convert(doccano_server, doccano_admin, tmp_path):
     rels = {(doc.text[r["head"]["start"]:r["head"]["end"]][:4], r["label"], doc.text[r["child"]["start"]:r["child"]["end"]])
             for r in doc._.relations}
     assert rels == {("خروج", "agent", "مقاتلي المعارضة"), ("خروج", "destination", "إدلب")}
+
+
+def test_push_renames_old_clause_label_types_in_place(doccano_admin):
+    """A project pushed before the short names had CLAUSE:<TYPE> types: they are renamed,
+    not duplicated, so spans already made keep their label."""
+    project = doccano_admin.create_project("old-names", "made before short names", "")
+    old = doccano_admin.create_span_type(project["id"], "CLAUSE:RETURN", "#2e7d32", suffix_key="9")
+    report = push(doccano_admin, "old-names", SCHEMA, "", [])
+    types = {t["text"]: t for t in doccano_admin.span_types(project["id"])}
+    assert types["RETURN"]["id"] == old["id"] and "CLAUSE:RETURN" not in types
+    assert report.label_types_updated == 1 and report.label_types_created == len(SCHEMA.doccano_span_labels) - 1 + len(SCHEMA.relations)
 
 
 def test_push_refuses_to_overwrite_a_changed_paragraph(doccano_admin):

@@ -3,6 +3,7 @@ annotations, enter annotators' work and a model's suggestions."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -86,6 +87,63 @@ def doccano_serve(
         fail(str(err))
 
 
+NEW_PASSWORD_ENV = "DOCCANO_ANNOTATOR_PASSWORD"
+AnnotatorArg = Annotated[str, typer.Argument(help="The annotator's user name.")]
+
+
+@doccano_app.command("add-annotator")
+def doccano_add_annotator(
+    name: AnnotatorArg,
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+) -> None:
+    """Create an annotator's account (if missing) and make it an annotator of the project.
+
+    The new account's password is read from $DOCCANO_ANNOTATOR_PASSWORD, else asked for
+    twice without echo; it is never printed or stored. An existing account keeps its password.
+    """
+    from homs_ner.doccano.accounts import add_annotator
+    from homs_ner.doccano.types import DoccanoError
+
+    secret = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
+        f"Password for {name}", hide_input=True, confirmation_prompt=True, err=True
+    )
+    try:
+        with _client(url, username, password) as admin:
+            report = add_annotator(admin, project, name, secret)
+    except DoccanoError as err:
+        fail(str(err))
+    account = "account created" if report.account_created else "existing account (password unchanged)"
+    console.print(f"{name}: {account}, annotator of {project!r}. Log in at {url}/projects/{report.project_id}")
+
+
+@doccano_app.command("remove-annotator")
+def doccano_remove_annotator(
+    name: AnnotatorArg,
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+) -> None:
+    """Take an annotator out of the project. Pull first: exports list project members only."""
+    from homs_ner.doccano.accounts import remove_annotator
+    from homs_ner.doccano.types import DoccanoError
+
+    try:
+        with _client(url, username, password) as admin:
+            removed = remove_annotator(admin, project, name)
+    except DoccanoError as err:
+        fail(str(err))
+    if not removed:
+        fail(f"{name} is not a member of {project!r}")
+    console.print(
+        f"{name} removed from {project!r}; the account and its annotations stay in Doccano's database "
+        "(re-add it with add-annotator to export them again)"
+    )
+
+
 @doccano_app.command("push")
 def doccano_push(
     project: ProjectOpt = "homs-ner",
@@ -96,18 +154,30 @@ def doccano_push(
         "annotations/GUIDELINES.md"
     ),
     article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
+    include_boilerplate: Annotated[
+        bool, typer.Option("--include-boilerplate", help="Also push page furniture (links, credits, bylines, bare headings).")
+    ] = False,
     schema_path: SchemaOpt = SCHEMA,
     corpus_dir: CorpusOpt = CORPUS,
 ) -> None:
-    """Create or update the project (label types, colours, keys, guideline) and upload new paragraphs."""
+    """Create or update the project (label types, colours, keys, guideline) and upload new paragraphs.
+
+    Paragraphs that are page furniture (homs_ner.data.boilerplate) are held back unless
+    --include-boilerplate; the guideline is pushed unwrapped, Arabic sections right-to-left.
+    """
+    from homs_ner.data.boilerplate import hold_back
     from homs_ner.data.corpus import load_articles, paragraphs
+    from homs_ner.doccano.guideline import render_for_doccano
     from homs_ner.doccano.sync import push
     from homs_ner.doccano.types import DoccanoError
 
     schema = load_schema(schema_path)
     articles = [a for a in load_articles(corpus_dir) if not article or a.id in article]
     paras = [p for a in articles for p in paragraphs(a)]
-    guideline = guidelines.read_text(encoding="utf-8") if guidelines.exists() else ""
+    held: list = []
+    if not include_boilerplate:
+        paras, held = hold_back(paras)
+    guideline = render_for_doccano(guidelines.read_text(encoding="utf-8")) if guidelines.exists() else ""
     try:
         client = _client(url, username, password)
         with progress() as bar:
@@ -119,7 +189,8 @@ def doccano_push(
     console.print(
         f"project {project!r} (id {report.project_id}) {state}: {report.label_types_created} label types created, "
         f"{report.label_types_updated} updated; {report.examples_created} paragraphs uploaded, "
-        f"{report.examples_existing} already there. Open {url}/projects/{report.project_id}"
+        f"{report.examples_existing} already there; {len(held)} boilerplate paragraph(s) held back. "
+        f"Open {url}/projects/{report.project_id}"
     )
 
 
@@ -188,7 +259,7 @@ def doccano_annotate(
     try:
         with _member_client(url, username, password, project, as_user, user_password) as client, progress() as bar:
             task = bar.add_task(f"annotating as {as_user}", total=len(examples))
-            report = annotate(client, project, examples, lambda d, t: bar.update(task, completed=d))
+            report = annotate(client, project, load_schema(schema_path), examples, lambda d, t: bar.update(task, completed=d))
     except DoccanoError as err:
         fail(str(err))
     console.print(f"{report.annotated} paragraphs annotated as {as_user}; {report.skipped} already had their spans")

@@ -56,10 +56,14 @@ class Paragraph:
     text: str
     source: str
     split: str
+    # The article's, for the annotator's context (Doccano's metadata panel).
+    title: str = ""
+    outlet: str = ""
+    date: str = ""
 
     @property
     def meta(self) -> dict:
-        """The Doccano example meta: enough to rebuild the article."""
+        """The Doccano example meta: enough to rebuild the article, and its title, outlet, date."""
         return {
             "paragraph_id": self.id,
             "article_id": self.article_id,
@@ -68,6 +72,9 @@ class Paragraph:
             "end": self.end,
             "source": self.source,
             "split": self.split,
+            "title": self.title,
+            "outlet": self.outlet,
+            "date": self.date,
         }
 
 
@@ -157,6 +164,9 @@ def paragraphs(article: Article, max_chars: int = MAX_PARAGRAPH_CHARS) -> list[P
             text=article.text[s:e],
             source=article.source,
             split=article.split,
+            title=article.title,
+            outlet=article.outlet,
+            date=article.date,
         )
         for i, (s, e) in enumerate(paragraph_spans(article.text, max_chars))
     ]

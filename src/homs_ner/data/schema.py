@@ -17,6 +17,8 @@ CLAUSE_KIND = "CLAUSE"
 SpanKind = Literal["entity", "clause"]
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _KEY = re.compile(r"^[0-9a-z]$")
+# Doccano 1.8.4's editor cuts a label name longer than this (v-annotator's maxLabelLength).
+MAX_DOCCANO_NAME = 12
 
 
 class SchemaError(ValueError):
@@ -69,12 +71,35 @@ class Schema:
 
     @property
     def doccano_span_labels(self) -> list[LabelInfo]:
-        """Span label types as Doccano shows them: entities, then `CLAUSE:<TYPE>`."""
-        clauses = [
-            LabelInfo(self.doccano_clause_label(c.name), c.en, c.ar, c.color, c.key)
-            for c in self.clause_types
-        ]
-        return [*self.entities, *clauses]
+        """Span label types as Doccano shows them: entities, then clauses by their bare type.
+
+        Doccano cuts names longer than MAX_DOCCANO_NAME (`CLAUSE:CEASE…`); the bare type
+        fits, and being letters only it also reads the same in a right-to-left page (a
+        leading mark such as `§` would be moved to the other end there).
+        """
+        return [*self.entities, *self.clause_types]
+
+    @cached_property
+    def _canonical(self) -> dict[str, str]:
+        """Every accepted span label name -> the schema's (ACTOR, CLAUSE:EVACUATION)."""
+        names = {e: e for e in self.entity_labels}
+        for clause_type in self.clause_labels:
+            names[clause_type] = names[self.doccano_clause_label(clause_type)] = self.doccano_clause_label(clause_type)
+        return names
+
+    def canonical_span_label(self, label: str) -> str | None:
+        """The schema label for a Doccano label name, bare (EVACUATION) or not; None if unknown.
+
+        Exports made before the bare names were pushed say CLAUSE:<TYPE>: both convert alike.
+        """
+        return self._canonical.get(label)
+
+    def doccano_name(self, label: str) -> str:
+        """The name Doccano shows for a schema span label: entities keep theirs, clauses lose the prefix."""
+        kind_label = self.parse_span_label(label)
+        if kind_label is None:
+            raise KeyError(f"{self.path}: unknown span label {label!r}")
+        return kind_label[1]
 
     @cached_property
     def _pairs(self) -> dict[str, frozenset[tuple[str, str]]]:
@@ -116,6 +141,19 @@ def _label(name: str, raw: object, where: str) -> dict:
     return {"name": name, **{k: str(raw[k]).strip() for k in ("en", "ar", "color", "key")}}
 
 
+def _check_doccano_names(schema: Schema, where: str) -> None:
+    """Every span label name Doccano shows fits uncut and is unique."""
+    names = [label.name for label in schema.doccano_span_labels]
+    for name in names:
+        if len(name) > MAX_DOCCANO_NAME:
+            raise SchemaError(
+                f"{where}: label {name!r} is longer than {MAX_DOCCANO_NAME} characters; Doccano would cut it"
+            )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SchemaError(f"{where}: {', '.join(repeated)} used both as an entity and a clause type")
+
+
 def _unique_keys(labels: list[LabelInfo], where: str) -> None:
     seen: dict[str, str] = {}
     for label in labels:
@@ -154,6 +192,7 @@ def parse_schema(data: dict, path: Path) -> Schema:
         doccano_prefix=str(clauses_cfg.get("doccano_prefix", "CLAUSE:")),
         path=path,
     )
+    _check_doccano_names(schema, where)
     _unique_keys(list(schema.doccano_span_labels), f"{where} (span labels)")
     _unique_keys(list(schema.relations), f"{where} (relation labels)")
     return schema

@@ -132,12 +132,15 @@ def _align(doc: Doc, span: Span, policy: TokenPolicy, origin: Origin, out: list[
 
 
 def _check_labels(spans: Iterable[Span], schema: Schema, origin: Origin, out: list[Problem]) -> list[Span]:
+    """Known spans, labelled as the schema names them: Doccano's bare clause names
+    (EVACUATION) become CLAUSE:EVACUATION here, so everything downstream sees one name."""
     known = []
     for span in spans:
-        if schema.parse_span_label(span.label) is None:
+        label = schema.canonical_span_label(span.label)
+        if label is None:
             out.append(_err(origin, f"span {span.id}: unknown label {span.label!r}"))
         else:
-            known.append(span)
+            known.append(replace(span, label=label))
     return known
 
 

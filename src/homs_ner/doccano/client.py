@@ -142,6 +142,19 @@ class DoccanoClient(DoccanoSession):
                 return cast(Member, self._json("PUT", f"/v1/projects/{pid}/members/{member['id']}", json=body))
         return cast(Member, self._json("POST", f"/v1/projects/{pid}/members", json=body))
 
+    def remove_member(self, pid: int, username: str) -> bool:
+        """Take ``username`` out of the project; False if it was not a member.
+
+        The server never removes the requesting user (it skips them silently), so removing
+        oneself is refused here with an error instead.
+        """
+        if self.me()["username"] == username:
+            raise DoccanoError(f"refusing to remove the logged-in user {username!r} from project {pid}")
+        found = [m for m in self.members(pid) if m["username"] == username]
+        if found:
+            self._json("DELETE", f"/v1/projects/{pid}/members", json={"ids": [m["id"] for m in found]})
+        return bool(found)
+
     def _role_id(self, name: str) -> int:
         roles = self.roles()
         for role in roles:
@@ -162,9 +175,10 @@ class DoccanoClient(DoccanoSession):
         background_color: str,
         suffix_key: str | None = None,
         prefix_key: str | None = None,
+        text_color: str = "#ffffff",
     ) -> LabelType:
         """``suffix_key`` is one character [0-9a-z]; ``prefix_key`` is ctrl, shift or "ctrl shift"."""
-        return self._create_label_type(pid, "span-types", text, background_color, suffix_key, prefix_key)
+        return self._create_label_type(pid, "span-types", text, background_color, suffix_key, prefix_key, text_color)
 
     def update_span_type(self, pid: int, type_id: int, **fields: Any) -> LabelType:
         return self._update_label_type(pid, "span-types", type_id, fields)
@@ -179,8 +193,9 @@ class DoccanoClient(DoccanoSession):
         background_color: str,
         suffix_key: str | None = None,
         prefix_key: str | None = None,
+        text_color: str = "#ffffff",
     ) -> LabelType:
-        return self._create_label_type(pid, "relation-types", text, background_color, suffix_key, prefix_key)
+        return self._create_label_type(pid, "relation-types", text, background_color, suffix_key, prefix_key, text_color)
 
     def update_relation_type(self, pid: int, type_id: int, **fields: Any) -> LabelType:
         return self._update_label_type(pid, "relation-types", type_id, fields)
@@ -189,9 +204,22 @@ class DoccanoClient(DoccanoSession):
         return cast(list[LabelType], list(self._iter(f"/v1/projects/{pid}/{kind}")))
 
     def _create_label_type(
-        self, pid: int, kind: str, text: str, color: str, suffix_key: str | None, prefix_key: str | None
+        self,
+        pid: int,
+        kind: str,
+        text: str,
+        color: str,
+        suffix_key: str | None,
+        prefix_key: str | None,
+        text_color: str,
     ) -> LabelType:
-        body = {"text": text, "background_color": color, "suffix_key": suffix_key, "prefix_key": prefix_key}
+        body = {
+            "text": text,
+            "background_color": color,
+            "text_color": text_color,
+            "suffix_key": suffix_key,
+            "prefix_key": prefix_key,
+        }
         return cast(LabelType, self._json("POST", f"/v1/projects/{pid}/{kind}", json=body))
 
     def _update_label_type(self, pid: int, kind: str, type_id: int, fields: dict[str, Any]) -> LabelType:
@@ -211,6 +239,10 @@ class DoccanoClient(DoccanoSession):
         would overwrite the example id."""
         body = {"text": text, "meta": meta or {}}
         return cast(Example, self._json("POST", f"/v1/projects/{pid}/examples", json=body))
+
+    def update_example(self, pid: int, eid: int, **fields: Any) -> Example:
+        """Change only the given fields (PATCH), e.g. ``meta``; never the text of annotated work."""
+        return cast(Example, self._json("PATCH", f"/v1/projects/{pid}/examples/{eid}", json=fields))
 
     def spans(self, pid: int, eid: int) -> list[Span]:
         return cast(list[Span], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/spans")))

@@ -30,6 +30,7 @@ import httpx
 
 from homs_ner.data.io import atomic_write_bytes
 from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.frontend import rtl_default_applied
 from homs_ner.doccano.server_env import (
     LOG_TAIL_LINES,
     SERVER_REQUIREMENTS,
@@ -104,6 +105,11 @@ class DoccanoServer:
                 f"`python3.11 -m venv {self.venv} && {self.venv}/bin/pip install "
                 + " ".join(f'"{r}"' for r in SERVER_REQUIREMENTS)
                 + "` or homs_ner.doccano.server_env.install_server_venv()"
+            )
+        if not rtl_default_applied(self.venv):
+            raise DoccanoServerError(
+                f"Doccano at {self.venv} would open Arabic left-to-right (its frontend is not patched); "
+                "run `homs-ner doccano install`"
             )
         ensure_port_free(self.port)
         self.home.mkdir(parents=True, exist_ok=True)

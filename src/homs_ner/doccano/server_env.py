@@ -15,6 +15,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from homs_ner.doccano.frontend import FrontendPatchError, patch_rtl_default
+
 SERVER_REQUIREMENTS = ("doccano==1.8.4", "numpy<2", "marshmallow<4")
 # Development default only: the server listens on loopback, and a real deployment sets
 # DOCCANO_ADMIN_PASSWORD. It must pass Django's password validators (length 8, not common).
@@ -57,14 +59,22 @@ def server_venv_ready(venv: Path) -> bool:
 
 
 def install_server_venv(venv: Path, python: str = "python3.11", quiet: bool = True) -> None:
-    """Create ``venv`` and install Doccano 1.8.4 into it; do nothing if it already works.
+    """Create ``venv`` and install Doccano 1.8.4 into it (unless it already works), then make
+    its annotation page right-to-left by default (idempotent; see `homs_ner.doccano.frontend`).
 
     Takes about a minute and 700 MB. Raises :class:`DoccanoServerError` with pip's output
     tail when something fails, so CI logs show the cause rather than a bare exit status.
     """
     venv = Path(venv)
-    if server_venv_ready(venv):
-        return
+    if not server_venv_ready(venv):
+        _install_doccano(venv, python, quiet)
+    try:
+        patch_rtl_default(venv)
+    except FrontendPatchError as exc:
+        raise DoccanoServerError(str(exc)) from exc
+
+
+def _install_doccano(venv: Path, python: str, quiet: bool) -> None:
     if not (venv / "bin" / "python").exists():
         _run_install_step([python, "-m", "venv", str(venv)], quiet, f"creating the venv with {python}")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", *(["-q"] if quiet else [])]

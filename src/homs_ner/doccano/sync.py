@@ -22,11 +22,13 @@ import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from homs_ner.data.colors import text_color_for
 from homs_ner.data.conversion import doc_to_example, relations_of
 from homs_ner.data.corpus import Paragraph
 from homs_ner.data.io import atomic_write_bytes, export_members
 from homs_ner.data.records import Example, python_to_utf16, to_doccano
 from homs_ner.data.schema import LabelInfo, Schema
+from homs_ner.doccano.accounts import add_annotator
 from homs_ner.doccano.client import DoccanoClient
 from homs_ner.doccano.types import DoccanoError
 
@@ -44,20 +46,29 @@ class PushReport:
 
 
 def _label_fields(label: LabelInfo) -> dict:
-    return {"background_color": label.color, "suffix_key": label.key}
+    return {"background_color": label.color, "text_color": text_color_for(label.color), "suffix_key": label.key}
 
 
 def _sync_label_types(
-    existing: list[dict], wanted: Sequence[LabelInfo], create: Callable[..., dict], update: Callable[..., dict]
+    existing: list[dict],
+    wanted: Sequence[LabelInfo],
+    create: Callable[..., dict],
+    update: Callable[..., dict],
+    old_names: dict[str, str] | None = None,
 ) -> tuple[int, int]:
-    """Create missing label types and update changed ones; return (created, updated)."""
+    """Create missing label types and update changed ones; return (created, updated).
+
+    A type still under its old name (`old_names`: new -> old, e.g. EVACUATION ->
+    CLAUSE:EVACUATION) is renamed in place: spans point at the type's id, so the work
+    already done keeps its label.
+    """
     by_text = {t["text"]: t for t in existing}
     created = updated = 0
     for label in wanted:
-        fields = _label_fields(label)
-        current = by_text.get(label.name)
+        fields = {"text": label.name, **_label_fields(label)}
+        current = by_text.get(label.name) or by_text.get((old_names or {}).get(label.name, ""))
         if current is None:
-            create(text=label.name, **fields)
+            create(**fields)
             created += 1
         elif any(current.get(k) != v for k, v in fields.items()):
             update(current["id"], **fields)
@@ -80,6 +91,7 @@ def ensure_project(client: DoccanoClient, name: str, schema: Schema, guideline: 
         schema.doccano_span_labels,
         lambda **kw: client.create_span_type(pid, **kw),
         lambda tid, **kw: client.update_span_type(pid, tid, **kw),
+        {t: schema.doccano_clause_label(t) for t in schema.clause_labels},
     )
     rel_c, rel_u = _sync_label_types(
         client.relation_types(pid),
@@ -111,6 +123,9 @@ def push(
             f"{len(changed)} paragraph(s) changed text since they were pushed ({', '.join(changed[:5])}); "
             "their annotations would shift. Push to a new project instead."
         )
+    for p in paragraphs:  # meta gained title, outlet and date: bring pushed examples up to date
+        if p.id in existing and existing[p.id].get("meta") != p.meta:
+            client.update_example(pid, existing[p.id]["id"], meta=p.meta)
     todo = [p for p in paragraphs if p.id not in existing]
     for done, paragraph in enumerate(todo, start=1):
         client.create_example(pid, paragraph.text, paragraph.meta)
@@ -156,6 +171,7 @@ def create_annotation(
 ) -> list[int]:
     """Write spans (Python offsets) and relations (indices into `spans`) as the logged-in user.
 
+    `span_types` maps schema labels to type ids (see `span_type_ids`).
     Offsets are converted to the UTF-16 units Doccano counts in. `*_probs` are a model's
     scores (human work leaves them 0.0). Returns the new span ids.
     """
@@ -180,35 +196,37 @@ class AnnotateReport:
 def member_client(admin: DoccanoClient, project: str, username: str, password: str) -> DoccanoClient:
     """A client logged in as `username`, made an annotator of `project` first (the account
     is created if missing), so that the work it enters is that annotator's own."""
-    pid = (admin.find_project(project) or {}).get("id")
-    if pid is None:
-        raise DoccanoError(f"no Doccano project named {project!r}; push it first")
-    if admin.find_user(username) is None:
-        admin.create_user(username, password)
-    admin.add_member(pid, username, role="annotator")
+    add_annotator(admin, project, username, password)
     return DoccanoClient.login(admin.base_url, username, password)
 
 
-def _project_maps(client: DoccanoClient, name: str) -> tuple[int, dict[str, int], dict[str, int], dict[str, dict]]:
-    """Project id, span and relation type ids by name, and examples by paragraph id."""
+def span_type_ids(client: DoccanoClient, pid: int, schema: Schema) -> dict[str, int]:
+    """Span type ids by schema label (CLAUSE:EVACUATION), whatever name Doccano shows."""
+    return {schema.canonical_span_label(t["text"]) or t["text"]: t["id"] for t in client.span_types(pid)}
+
+
+def _project_maps(
+    client: DoccanoClient, name: str, schema: Schema
+) -> tuple[int, dict[str, int], dict[str, int], dict[str, dict]]:
+    """Project id, span (by schema label) and relation type ids, and examples by paragraph id."""
     project = client.find_project(name)
     if project is None:
         raise DoccanoError(f"no Doccano project named {name!r}; push it first with `homs-ner doccano push`")
     pid = project["id"]
-    span_types = {t["text"]: t["id"] for t in client.span_types(pid)}
+    span_types = span_type_ids(client, pid, schema)
     relation_types = {t["text"]: t["id"] for t in client.relation_types(pid)}
     by_paragraph = {(e.get("meta") or {}).get("paragraph_id"): e for e in client.examples(pid)}
     return pid, span_types, relation_types, by_paragraph
 
 
 def annotate(
-    client: DoccanoClient, name: str, examples: Sequence[Example], progress: Progress | None = None
+    client: DoccanoClient, name: str, schema: Schema, examples: Sequence[Example], progress: Progress | None = None
 ) -> AnnotateReport:
     """Enter examples (Python offsets) as the logged-in user's spans and relations, then confirm.
 
     Idempotent: an example where this user already has spans is skipped, never doubled.
     """
-    pid, span_types, relation_types, by_paragraph = _project_maps(client, name)
+    pid, span_types, relation_types, by_paragraph = _project_maps(client, name, schema)
     missing = sorted({str(ex.meta.get("paragraph_id")) for ex in examples} - set(by_paragraph))
     if missing:
         raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
@@ -294,7 +312,7 @@ def preannotate(
     unconfirmed. An example where the annotator already has spans, has confirmed, or was
     pre-annotated before is skipped: an annotator's work is never overwritten or doubled.
     """
-    pid, span_types, relation_types, by_paragraph = _project_maps(client, name)
+    pid, span_types, relation_types, by_paragraph = _project_maps(client, name, schema)
     wanted = list(by_paragraph) if paragraph_ids is None else list(paragraph_ids)
     missing = sorted(set(wanted) - set(by_paragraph))
     if missing:

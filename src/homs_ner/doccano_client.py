@@ -27,6 +27,7 @@ import os
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -34,6 +35,8 @@ from types import TracebackType
 from typing import Any, NotRequired, TypedDict, cast
 
 import httpx
+
+from .io import jsonl_lines
 
 SERVE_HINT = "is the server running? start it with `homs-ner doccano serve`"
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
@@ -407,6 +410,10 @@ class DoccanoClient:
         body = {"text": text, "meta": meta or {}}
         return cast(Example, self._json("POST", f"/v1/projects/{pid}/examples", json=body))
 
+    def delete_example(self, pid: int, eid: int) -> None:
+        """Delete one example (and every user's annotations on it)."""
+        self._request("DELETE", f"/v1/projects/{pid}/examples/{eid}")
+
     def spans(self, pid: int, eid: int) -> list[Span]:
         return cast(list[Span], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/spans")))
 
@@ -621,7 +628,11 @@ def read_export_zip(path: Path) -> dict[str, list[dict[str, Any]]]:
         names = sorted(n for n in archive.namelist() if n.endswith(".jsonl"))
         if not names:
             raise ExportFormatError(f"{path}: no .jsonl member (was it exported as JSONL?)")
-        return {Path(n).stem: _parse_jsonl(archive.read(n), f"{path}:{n}") for n in names}
+        try:
+            contents = {n: archive.read(n) for n in names}
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise ExportFormatError(f"{path}: damaged zip ({exc})") from exc
+    return {Path(n).stem: _parse_jsonl(data, f"{path}:{n}") for n, data in contents.items()}
 
 
 def _parse_jsonl(data: bytes, where: str) -> list[dict[str, Any]]:
@@ -630,7 +641,7 @@ def _parse_jsonl(data: bytes, where: str) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise ExportFormatError(f"{where}: not UTF-8 ({exc})") from exc
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in jsonl_lines(text):
         if not line.strip():
             continue  # an empty export is a file holding only a newline
         try:

@@ -35,6 +35,16 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> int:
     return len(lines)
 
 
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a JSONL text, split on "\\n" only.
+
+    Not `str.splitlines()`: that also splits at U+2028/U+2029 (and \\x85, \\x1c-\\x1e), which
+    JSON allows unescaped inside strings and Doccano writes into exported texts; a record
+    would break in two and every later line number would shift.
+    """
+    return enumerate(text.split("\n"), start=1)
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, record); a bad line raises ValueError naming file and line."""
     with Path(path).open(encoding="utf-8") as handle:

@@ -16,6 +16,7 @@ from typing import Literal
 from spacy.language import Language
 from spacy.tokens import Doc, Span as SpacySpan
 
+from .corpus import MAX_PARAGRAPH_CHARS
 from .records import Example, Origin, Relation, Span, utf16_to_python
 from .schema import CLAUSE_KIND, Schema
 
@@ -227,6 +228,9 @@ def check_example(
         return example, [_err(origin, "empty text")]
     if "\r" in example.text:
         return example, [_err(origin, "text contains CR (CRLF line endings): Doccano's offsets shift; convert to LF")]
+    if len(example.text) > nlp.max_length:
+        return example, [_err(origin, f"text has {len(example.text):,} characters, over the limit of {nlp.max_length:,} "
+                                      f"(spaCy's max_length; paragraphs are at most {MAX_PARAGRAPH_CHARS})")]
     spans = _dedupe_spans(example.spans, origin, out)
     spans = _map_offsets(replace(example, spans=spans), offsets, out)
     spans = _check_labels(spans, schema, origin, out)

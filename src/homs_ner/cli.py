@@ -7,6 +7,7 @@ code call the same logic.
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from . import corpus as corpus_mod
 from .backbone import DEFAULT_LAYERS
+from .annotations import PartialPolicy
 from .schema import DEFAULT_SCHEMA_PATH, load_schema
 from .validation import Problem, TokenPolicy, ValidationFailed
 
@@ -44,7 +46,11 @@ TokensOpt = Annotated[
 UrlOpt = Annotated[str, typer.Option("--url", envvar="DOCCANO_URL", help="Doccano server URL.")]
 UserOpt = Annotated[str, typer.Option("--username", envvar="DOCCANO_USERNAME", help="Doccano admin user.")]
 PasswordOpt = Annotated[
-    Optional[str], typer.Option("--password", envvar="DOCCANO_PASSWORD", help="Doccano password (default: the dev server's).")
+    Optional[str],
+    typer.Option(
+        "--password", envvar="DOCCANO_ADMIN_PASSWORD",
+        help="Doccano admin password (default: the one `serve` stored in .doccano/data/admin_password).",
+    ),
 ]
 ProjectOpt = Annotated[str, typer.Option("--project", help="Doccano project name.")]
 
@@ -170,17 +176,24 @@ def convert(
         Optional[str], typer.Option(help="Treat all records as this one annotator's (e.g. `gold`); default: the file name.")
     ] = None,
     tokens: TokensOpt = TokenPolicy.expand,
+    partial: Annotated[
+        PartialPolicy,
+        typer.Option(help="An article only some of whose paragraphs have records: `exclude` the others with a warning, or `error`."),
+    ] = PartialPolicy.exclude,
     schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
     corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
 ) -> None:
-    """Validate annotations, then write Prodigy-style JSONL (paragraphs) and DocBins per split (articles)."""
+    """Validate annotations, then write Prodigy-style JSONL (paragraphs) and DocBins per split (articles).
+
+    Earlier outputs in --out that this run does not write (a split that is gone) are removed.
+    """
     from .annotations import convert as run_convert
     from .tokenizer import blank_arabic
 
     schema = load_schema(schema_path)
     articles = {a.id: a for a in corpus_mod.load_articles(corpus_dir)}
     try:
-        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens, annotator)
+        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens, annotator, partial)
     except ValidationFailed as err:
         _print_problems(err.problems)
         _fail(f"{len([p for p in err.problems if p.level == 'error'])} error(s); nothing written")
@@ -406,35 +419,89 @@ def learning_curve_cmd(
     _experiment("lc", config, max_steps, corpus, out, backbone, repeats)
 
 
+class OnBadInput(str, Enum):
+    """What `predict` does with an article it cannot read."""
+
+    skip = "skip"
+    stop = "stop"
+
+
+BatchOpt = Annotated[int, typer.Option(min=1, help="Articles per batch (at least 1).")]
+
+
+def _read_articles(
+    inputs: list[Path], out_dir: Path, on_bad_input: OnBadInput, suffixes: tuple[str, ...] = (".txt",)
+) -> tuple[list, list[str]]:
+    """Every input article read and checked, and the output folder proved writable, before a model loads.
+
+    Returns the articles (`.spacy` inputs as their paths) and one error line per unreadable
+    file; `stop` fails at once instead.
+    """
+    from .inputs import InputError, article_files, check_unique_ids, check_writable, read_article
+
+    try:
+        files = article_files(inputs, suffixes)
+        check_unique_ids([f for f in files if f.suffix != ".spacy"])
+        check_writable(out_dir)
+    except InputError as err:
+        _fail(str(err))
+    articles, errors = [], []
+    for f in files:
+        if f.suffix == ".spacy":
+            articles.append(f)
+            continue
+        try:
+            articles.append(read_article(f))
+        except InputError as err:
+            errors.append(str(err))
+    for error in errors:
+        console.print(f"[bold red]error:[/] {error}")
+    if errors and on_bad_input is OnBadInput.stop:
+        _fail(f"{len(errors)} of {len(files)} input(s) unreadable; nothing done (--on-bad-input stop)")
+    return articles, errors
+
+
+def _report_counts(given: int, done: int, errors: list[str], what: str) -> None:
+    """The closing line: every input is either a result or an error; a failure sets the exit code."""
+    console.print(f"{given} input(s): {done} {what}, {len(errors)} failed")
+    if errors:
+        raise typer.Exit(1)
+
+
 @app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="Trained pipeline: directory or installed package name.")],
-    inputs: Annotated[list[Path], typer.Argument(help="Article .txt files or folders of them.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Article .txt files (UTF-8) or folders of them.")],
     out: Annotated[Path, typer.Option(help="Output JSONL: one analysis per article.")] = Path("predictions.jsonl"),
-    batch_size: Annotated[int, typer.Option(help="Articles per batch.")] = 4,
+    batch_size: BatchOpt = 4,
+    on_bad_input: Annotated[
+        OnBadInput, typer.Option(help="An unreadable article: `skip` it (named, exit code 1) or `stop` before loading the model.")
+    ] = OnBadInput.skip,
 ) -> None:
-    """Run a trained pipeline over articles; write entities, clauses and relations as JSONL."""
+    """Run a trained pipeline over articles; write entities, clauses and relations as JSONL.
+
+    Offsets count characters of each file as read (UTF-8, line endings kept, CRLF included).
+    """
     from .api import analyze_many, load
     from .io import write_jsonl
 
-    files = [f for p in inputs for f in (sorted(p.glob("*.txt")) if p.is_dir() else [p])]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        _fail(f"no such file: {', '.join(missing)}")
+    articles, errors = _read_articles(inputs, out.parent, on_bad_input)
     nlp = load(model)
-    texts = [f.read_text(encoding="utf-8") for f in files]
     records = []
     with _progress() as bar:
-        task = bar.add_task("predicting", total=len(files))
-        for path, analysis in zip(files, analyze_many(nlp, texts, batch_size)):
-            records.append({"id": path.stem, **analysis})
+        task = bar.add_task("predicting", total=len(articles))
+        for article, analysis in zip(articles, analyze_many(nlp, (a.text for a in articles), batch_size)):
+            records.append({"id": article.id, **analysis})
             bar.advance(task)
     write_jsonl(out, records)
     console.print(f"{len(records)} articles -> {out}")
+    _report_counts(len(articles) + len(errors), len(records), errors, "analysed")
 
 
-def _article_docs(inputs: list[Path], model: Optional[str]) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]]]:
-    """(id, doc) pairs of the inputs as annotated (from .spacy DocBins) and as predicted.
+def _article_docs(
+    inputs: list[Path], model: Optional[str], out_dir: Path, batch_size: int = 4
+) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]], list[str]]:
+    """(id, doc) pairs of the inputs as annotated (from .spacy DocBins) and as predicted, and the errors.
 
     Inputs are DocBins of annotated articles (e.g. training/corpus/test.spacy) or article
     .txt files and folders; predictions are made only when a model is given.
@@ -442,31 +509,29 @@ def _article_docs(inputs: list[Path], model: Optional[str]) -> tuple[list[tuple[
     from spacy.tokens import DocBin
 
     from .api import load
+    from .inference import pipe_articles
     from .tokenizer import blank_arabic
 
-    files = [f for p in inputs for f in (sorted(p.glob("*.txt")) if p.is_dir() else [p])]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        _fail(f"no such file: {', '.join(missing)}")
+    articles, errors = _read_articles(inputs, out_dir, OnBadInput.skip, (".txt", ".spacy"))
     nlp = load(model) if model else None
     vocab = nlp.vocab if nlp else blank_arabic().vocab
     annotated, texts = [], []
-    for f in files:
-        if f.suffix == ".spacy":
-            for doc in DocBin().from_disk(f).get_docs(vocab):
-                doc_id = str((doc.user_data.get("meta") or {}).get("article_id") or f"{f.stem}-{len(annotated)}")
+    for item in articles:
+        if isinstance(item, Path):
+            for doc in DocBin().from_disk(item).get_docs(vocab):
+                doc_id = str((doc.user_data.get("meta") or {}).get("article_id") or f"{item.stem}-{len(annotated)}")
                 annotated.append((doc_id, doc))
                 texts.append((doc_id, doc.text))
         else:
-            texts.append((f.stem, f.read_text(encoding="utf-8")))
+            texts.append((item.id, item.text))
     predicted = []
     if nlp is not None:
         with _progress() as bar:
             task = bar.add_task(f"predicting with {model}", total=len(texts))
-            for (doc_id, _), doc in zip(texts, nlp.pipe(t for _, t in texts)):
+            for (doc_id, _), doc in zip(texts, pipe_articles(nlp, (t for _, t in texts), batch_size)):
                 predicted.append((doc_id, doc))
                 bar.advance(task)
-    return annotated, predicted
+    return annotated, predicted, errors
 
 
 @app.command()
@@ -485,7 +550,7 @@ def visualize(
     from .visualize import render_article, screenshot
 
     schema = load_schema(schema_path)
-    annotated, predicted = _article_docs(inputs, model)
+    annotated, predicted, errors = _article_docs(inputs, model, out)
     columns: dict[str, list] = {}
     for name, docs in (("gold", annotated), (f"predicted ({model})", predicted)):
         for doc_id, doc in docs:
@@ -502,6 +567,8 @@ def visualize(
                 console.print(f"written {screenshot(path, png / f'{doc_id}.png')}")
             except (FileNotFoundError, RuntimeError) as err:
                 _fail(str(err))
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -509,6 +576,7 @@ def extract(
     inputs: Annotated[list[Path], typer.Argument(help="Article .txt files or folders (need --model), or annotated DocBins (.spacy).")],
     model: Annotated[Optional[str], typer.Option(help="Trained pipeline; without it, .spacy inputs are read as annotated.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for <article>.json files and clauses.csv.")] = Path("training/extracted"),
+    batch_size: BatchOpt = 4,
     schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
 ) -> None:
     """Agreements as structured data: every clause with its parties, places, amounts; the entity inventory.
@@ -517,20 +585,25 @@ def extract(
     row per clause across all articles.
     """
     import json
+    from collections import Counter
 
     from .extraction import clauses_csv, extract as run_extract
     from .io import atomic_write_text
 
     schema = load_schema(schema_path)
-    annotated, predicted = _article_docs(inputs, model)
+    annotated, predicted, errors = _article_docs(inputs, model, out, batch_size)
     docs = predicted if model else annotated
-    if not docs:
+    if not docs and not errors:
         _fail("no articles: give .txt articles with --model, or annotated .spacy files")
+    clashes = sorted(doc_id for doc_id, n in Counter(d for d, _ in docs).items() if n > 1)
+    if clashes:
+        _fail(f"several inputs would be written as the same file: {', '.join(f'{c}.json' for c in clashes)}")
     results = [run_extract(doc, schema, doc_id) for doc_id, doc in docs]
     for result in results:
         atomic_write_text(out / f"{result['article_id']}.json", json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     atomic_write_text(out / "clauses.csv", clauses_csv(results, schema))
     console.print(f"{len(results)} articles, {sum(len(r['clauses']) for r in results)} clauses -> {out}")
+    _report_counts(len(results) + len(errors), len(results), errors, "extracted")
 
 
 @app.command("export-dataset")
@@ -627,9 +700,12 @@ def doccano_serve(
 
 def _client(url: str, username: str, password: str | None):
     from .doccano_client import DoccanoClient
-    from .doccano_server import default_admin_password
+    from .doccano_server import DoccanoServerError, default_admin_password
 
-    return DoccanoClient.login(url, username, password or default_admin_password())
+    try:
+        return DoccanoClient.login(url, username, password or default_admin_password())
+    except DoccanoServerError as err:
+        _fail(str(err))
 
 
 def _login_as(url: str, username: str, password: str | None, project: str, as_user: str, user_password: str):
@@ -652,9 +728,9 @@ def doccano_push(
     url: UrlOpt = "http://127.0.0.1:8000",
     username: UserOpt = "admin",
     password: PasswordOpt = None,
-    guidelines: Annotated[Path, typer.Option(help="Guidelines pushed as the project guideline.")] = Path(
-        "annotations/GUIDELINES.md"
-    ),
+    guidelines: Annotated[
+        Path, typer.Option(help="Guidelines pushed as the project guideline; must exist and not be empty.")
+    ] = corpus_mod.REPO_ROOT / "annotations" / "GUIDELINES.md",
     article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
     schema_path: SchemaOpt = DEFAULT_SCHEMA_PATH,
     corpus_dir: CorpusOpt = corpus_mod.CORPUS_DIR,
@@ -666,7 +742,7 @@ def doccano_push(
     schema = load_schema(schema_path)
     articles = [a for a in corpus_mod.load_articles(corpus_dir) if not article or a.id in article]
     paras = [p for a in articles for p in corpus_mod.paragraphs(a)]
-    guideline = guidelines.read_text(encoding="utf-8") if guidelines.exists() else ""
+    guideline = _guideline(guidelines)
     try:
         client = _client(url, username, password)
         with _progress() as bar:
@@ -675,11 +751,28 @@ def doccano_push(
     except DoccanoError as err:
         _fail(str(err))
     state = "created" if report.created_project else "updated"
+    if report.duplicates_removed:
+        console.print(f"[yellow]removed {report.duplicates_removed} duplicate example(s) (a paragraph uploaded twice)[/]")
     console.print(
         f"project {project!r} (id {report.project_id}) {state}: {report.label_types_created} label types created, "
         f"{report.label_types_updated} updated; {report.examples_created} paragraphs uploaded, "
         f"{report.examples_existing} already there. Open {url}/projects/{report.project_id}"
     )
+
+
+def _guideline(path: Path) -> str:
+    """The guideline text; a missing or empty file fails before anything is sent.
+
+    Read as empty, a mistyped or relative path (push run outside the repository) would
+    wipe the project's guideline in Doccano.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        _fail(f"guideline {path}: cannot read ({getattr(err, 'strerror', None) or err}); give --guidelines")
+    if not text.strip():
+        _fail(f"guideline {path} is empty; it would wipe the project's guideline")
+    return text
 
 
 @doccano_app.command("pull")

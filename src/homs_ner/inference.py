@@ -59,7 +59,9 @@ def _join(nlp: Language, text: str, parts: list[tuple[int, Doc]]) -> Doc:
     """One doc for the whole text from its windows' docs, relations shifted to article offsets."""
     if len(parts) == 1:
         return parts[0][1]
-    doc = Doc.from_docs([d for _, d in parts], ensure_whitespace=False)
+    # user_data (relations, the transformer's per-window output) cannot be concatenated:
+    # relations are shifted below, the transformer output is not kept.
+    doc = Doc.from_docs([d for _, d in parts], ensure_whitespace=False, exclude=["user_data", "tensor"])
     doc._.relations = [
         {
             **rel,

@@ -24,15 +24,13 @@ from .conversion import relations_of
 # Windows of about 500 words: long enough for every clause seen in the corpus (the longest
 # annotated paragraph has 700 characters), short enough that memory stays flat.
 MAX_WINDOW_CHARS = 3000
-_LINE_END = re.compile(r"\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?\u061f\u06d4])\s+")
-_SPACE = re.compile(r"\s+")
+# Where a window may end, best first: a line end, a sentence end, any whitespace.
+_CUT_KINDS = (re.compile(r"\n"), re.compile(r"(?<=[.!?\u061f\u06d4])\s+"), re.compile(r"\s+"))
 
 
-_CUT_KINDS = (_LINE_END, _SENTENCE_END, _SPACE)
-
-
-def windows(text: str, max_chars: int = MAX_WINDOW_CHARS, kinds: tuple[re.Pattern[str], ...] = _CUT_KINDS) -> list[tuple[int, int]]:
+def windows(
+    text: str, max_chars: int = MAX_WINDOW_CHARS, kinds: tuple[re.Pattern[str], ...] = _CUT_KINDS
+) -> list[tuple[int, int]]:
     """Contiguous (start, end) pieces covering `text`, each at most `max_chars` where possible.
 
     Cuts at line ends first, then at sentence ends, then at whitespace, and inside a word only
@@ -55,7 +53,11 @@ def windows(text: str, max_chars: int = MAX_WINDOW_CHARS, kinds: tuple[re.Patter
     return out
 
 
-def _join(nlp: Language, text: str, parts: list[tuple[int, Doc]]) -> Doc:
+def _shifted(ref: dict, offset: int) -> dict:
+    return {**ref, "start": ref["start"] + offset, "end": ref["end"] + offset}
+
+
+def _join(text: str, parts: list[tuple[int, Doc]]) -> Doc:
     """One doc for the whole text from its windows' docs, relations shifted to article offsets."""
     if len(parts) == 1:
         return parts[0][1]
@@ -63,11 +65,7 @@ def _join(nlp: Language, text: str, parts: list[tuple[int, Doc]]) -> Doc:
     # relations are shifted below, the transformer output is not kept.
     doc = Doc.from_docs([d for _, d in parts], ensure_whitespace=False, exclude=["user_data", "tensor"])
     doc._.relations = [
-        {
-            **rel,
-            "head": {**rel["head"], "start": rel["head"]["start"] + offset, "end": rel["head"]["end"] + offset},
-            "child": {**rel["child"], "start": rel["child"]["start"] + offset, "end": rel["child"]["end"] + offset},
-        }
+        {**rel, "head": _shifted(rel["head"], offset), "child": _shifted(rel["child"], offset)}
         for offset, part in parts
         for rel in relations_of(part)
     ]
@@ -78,7 +76,7 @@ def _join(nlp: Language, text: str, parts: list[tuple[int, Doc]]) -> Doc:
 def pipe_articles(
     nlp: Language, texts: Iterable[str], batch_size: int = 4, max_chars: int = MAX_WINDOW_CHARS
 ) -> Iterator[Doc]:
-    """One processed doc per text, in order; memory bounded by `batch_size` windows."""
+    """One processed doc per text, in order; `batch_size` texts at a time, their windows batched alike."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     texts = iter(texts)
@@ -95,4 +93,4 @@ def pipe_articles(
         for i, start, piece in pieces:
             by_text.setdefault(i, []).append((start, next(docs) if piece.strip() else nlp.make_doc(piece)))
         for i, text in enumerate(chunk):
-            yield _join(nlp, text, by_text[i]) if i in by_text else nlp.make_doc(text)
+            yield _join(text, by_text[i]) if i in by_text else nlp.make_doc(text)

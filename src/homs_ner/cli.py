@@ -25,6 +25,8 @@ from .validation import Problem, TokenPolicy, ValidationFailed
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
+    from .inputs import ArticleFile
+
 console = Console(stderr=True)
 app = typer.Typer(
     help="Annotate and extract actors, places, quantities, dates, agreement clauses and relations "
@@ -431,7 +433,7 @@ BatchOpt = Annotated[int, typer.Option(min=1, help="Articles per batch (at least
 
 def _read_articles(
     inputs: list[Path], out_dir: Path, on_bad_input: OnBadInput, suffixes: tuple[str, ...] = (".txt",)
-) -> tuple[list, list[str]]:
+) -> tuple[list[ArticleFile | Path], list[str]]:
     """Every input article read and checked, and the output folder proved writable, before a model loads.
 
     Returns the articles (`.spacy` inputs as their paths) and one error line per unreadable

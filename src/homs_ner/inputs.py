@@ -24,7 +24,7 @@ class InputError(ValueError):
 
 
 @dataclass(frozen=True)
-class Article:
+class ArticleFile:
     """One article file: its output id (the file stem) and its text as read."""
 
     id: str
@@ -59,7 +59,7 @@ def check_unique_ids(files: Sequence[Path]) -> None:
         raise InputError(f"inputs share an output name (rename or give them separately): {shown}")
 
 
-def read_article(path: Path) -> Article:
+def read_article(path: Path) -> ArticleFile:
     """The file's text decoded as UTF-8, line endings untouched; bad bytes name file and offset."""
     try:
         data = path.read_bytes()
@@ -71,7 +71,7 @@ def read_article(path: Path) -> Article:
         raise InputError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from err
     if "\x00" in text:
         raise InputError(f"{path}: binary file (contains NUL bytes), not an article")
-    return Article(path.stem, path, text)
+    return ArticleFile(path.stem, path, text)
 
 
 def check_writable(folder: Path) -> None:

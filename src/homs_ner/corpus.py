@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from .io import atomic_write_text
+from .io import atomic_write_text, jsonl_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS_DIR = REPO_ROOT / "corpus"
@@ -85,7 +85,7 @@ def _check_record(record: dict, where: str) -> None:
 def read_metadata(path: Path) -> list[dict]:
     """Read `articles.jsonl`, checking every record; errors name file and line."""
     records, seen = [], set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in jsonl_lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from homs_ner.doccano_client import DoccanoClient
-from homs_ner.doccano_server import SERVER_REQUIREMENTS, DoccanoServer, default_venv, server_venv_ready
+from homs_ner.cli.defaults import default_venv
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.server import DoccanoServer
+from homs_ner.doccano.server_env import SERVER_REQUIREMENTS, server_venv_ready
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from spacy.tokens import DocBin
     from tiny_corpus import DATA, make_doc, train_config
 
-    from homs_ner.tokenizer import blank_arabic
+    from homs_ner.data.tokenizer import blank_arabic
 
     nlp = blank_arabic()
     base = tmp_path_factory.mktemp("tiny_model")

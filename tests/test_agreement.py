@@ -1,9 +1,10 @@
 """Agreement figures on hand-made disagreements, where the right answer is known."""
 
-from homs_ner.agreement import compare, exact_prf, overlap_prf, pairwise, to_markdown
-from homs_ner.records import Example, Relation, Span
-from homs_ner.schema import load_schema
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.data.records import Example, Relation, Span
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.evaluate.agreement import compare, exact_prf, overlap_prf, pairwise, to_markdown
+
+from doubles import load_schema
 
 SCHEMA, NLP = load_schema(), blank_arabic()
 TEXT = "خروج مقاتلي المعارضة من حي الوعر إلى إدلب"
@@ -50,8 +51,8 @@ def test_boundary_type_and_relation_disagreements_are_measured():
 
 
 def test_disagreements_list_what_only_one_side_marked() -> None:
-    from homs_ner.agreement import disagreements
-    from homs_ner.records import Example, Relation, Span
+    from homs_ner.data.records import Example, Relation, Span
+    from homs_ner.evaluate.agreement import disagreements
 
     text = "خروج المقاتلين من حي الوعر"
     a = Example(text, [Span(0, 26, "CLAUSE:EVACUATION", "c"), Span(18, 26, "PLACE", "p")], [Relation("c", "p", "location")],

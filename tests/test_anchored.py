@@ -2,8 +2,8 @@
 
 import json
 
-from homs_ner.anchored import read_anchored
-from homs_ner.corpus import Article, paragraphs
+from homs_ner.data.corpus import Article, paragraphs
+from homs_ner.doccano.anchored import read_anchored
 
 TEXT = "خرج المقاتلون من حمص إلى ريف حمص الشمالي."
 ARTICLE = Article("a", "t", "o", "2014", "seed", "train", TEXT + "\n")

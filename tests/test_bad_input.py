@@ -12,13 +12,13 @@ import pytest
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from homs_ner.annotations import check_inputs, merge_single_pass, read_doccano
+from homs_ner.data.annotations import check_inputs, merge_single_pass, read_doccano
 from homs_ner.cli import app
-from homs_ner.corpus import Article
-from homs_ner.doccano_client import read_export_zip
-from homs_ner.records import Example, Span, to_doccano
-from homs_ner.schema import load_schema
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.data.corpus import Article
+from homs_ner.doccano.client import read_export_zip
+from homs_ner.data.records import Example, Span, to_doccano
+from doubles import load_schema
+from homs_ner.data.tokenizer import blank_arabic
 
 SCHEMA = load_schema()
 NLP = blank_arabic()
@@ -41,7 +41,7 @@ def jsonl(*records: dict) -> bytes:
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """Findings tables wide enough that file names are not wrapped across lines."""
-    from homs_ner import cli as cli_module
+    from homs_ner.cli import _util as cli_module
 
     monkeypatch.setattr(cli_module.console, "width", 400)
 
@@ -163,8 +163,9 @@ def paragraph_record(i: int) -> dict:
 
 
 def test_convert_leaves_out_unannotated_paragraphs_with_a_warning_or_refuses(tmp_path: Path) -> None:
-    from homs_ner.annotations import PartialPolicy, convert
-    from homs_ner.validation import ValidationFailed
+    from homs_ner.data.annotations import convert
+    from homs_ner.data.validation import PartialPolicy
+    from homs_ner.data.validation import ValidationFailed
 
     (tmp_path / "gold.jsonl").write_bytes(jsonl(paragraph_record(0), paragraph_record(2)))
     checked, counts = convert([tmp_path / "gold.jsonl"], tmp_path / "out", SCHEMA, NLP, {"art1": article()})
@@ -178,7 +179,7 @@ def test_convert_leaves_out_unannotated_paragraphs_with_a_warning_or_refuses(tmp
 
 
 def test_convert_again_clears_stale_splits(tmp_path: Path) -> None:
-    from homs_ner.annotations import convert
+    from homs_ner.data.annotations import convert
 
     (tmp_path / "gold.jsonl").write_bytes(jsonl(*(paragraph_record(i) for i in range(3))))
     out = tmp_path / "out"
@@ -197,7 +198,7 @@ ARTICLE = "أعلن الجيش السوري وقف إطلاق النار في ح
 def trf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The transformer config trained a few steps on a tiny random backbone: the pipeline whose
     TransformerFeatures.v1 crashed on an empty doc."""
-    from homs_ner.backbone import backbone_pipeline, tiny_random_backbone
+    from doubles import backbone_pipeline, tiny_random_backbone
     from tiny_corpus import DATA, make_doc, train_config
 
     root = tmp_path_factory.mktemp("trf")
@@ -213,7 +214,7 @@ def trf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_empty_texts_give_empty_results_in_any_batch_position(texts: list[str], trf_model: Path) -> None:
     import spacy
 
-    from homs_ner.api import analyze_many
+    from homs_ner.outputs.api import analyze_many
 
     nlp = spacy.load(trf_model)
     results = list(analyze_many(nlp, texts, batch_size=4))
@@ -298,7 +299,7 @@ def test_extract_of_two_files_with_one_name_is_an_error(tmp_path: Path, trf_mode
 
 
 def test_windows_cover_the_text_and_stay_bounded() -> None:
-    from homs_ner.inference import windows
+    from homs_ner.outputs.inference import windows
 
     text = ("جملة قصيرة هنا. " * 40 + "\n") * 30 + "كلمة" * 500 + " " + "حرف" * 3
     cuts = windows(text, 300)
@@ -312,7 +313,7 @@ def test_windows_cover_the_text_and_stay_bounded() -> None:
 def test_a_long_article_in_windows_keeps_its_offsets(trf_model: Path) -> None:
     import spacy
 
-    from homs_ner.inference import pipe_articles, windows
+    from homs_ner.outputs.inference import pipe_articles, windows
 
     nlp = spacy.load(trf_model)
     text = "\n".join([ARTICLE] * 12) + "\n"
@@ -356,8 +357,8 @@ def test_tokenizer_splits_glued_punctuation_of_real_news(text: str, tokens: list
 
 
 def test_a_span_the_new_rules_make_representable_validates_without_repair() -> None:
-    from homs_ner.records import Origin
-    from homs_ner.validation import check_example
+    from homs_ner.data.records import Origin
+    from homs_ner.data.validation import check_example
 
     text = "وينص الاتفاق على التنفيذ الأسبوع المقبل.وينص أيضا على خروج المسلحين خلال شهرين\".وقال مصدر"
     spans = [Span(*(lambda s: (s, s + len(n)))(text.index(n)), label, i) for i, (n, label) in
@@ -369,7 +370,7 @@ def test_a_span_the_new_rules_make_representable_validates_without_repair() -> N
 def test_evaluation_expands_gold_spans_that_the_pipelines_tokens_cut() -> None:
     import spacy
 
-    from homs_ner.evaluation import seqeval_entities, with_gold_spans
+    from homs_ner.evaluate.evaluation import seqeval_entities, with_gold_spans
 
     text = "بدأ التنفيذ الأسبوع المقبل.وينص الاتفاق"
     gold = NLP.make_doc(text)

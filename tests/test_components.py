@@ -18,19 +18,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from homs_ner.backbone import backbone_pipeline, tiny_random_backbone
-from homs_ner.components import (
-    Candidate,
-    RelationExtractor,
-    RelationSchema,
-    find_candidates,
-    gold_relations,
-    score_relations,
-    span_refs,
-)
-from homs_ner.schema import DEFAULT_SCHEMA_PATH
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.cli.defaults import SCHEMA_PATH as DEFAULT_SCHEMA_PATH
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.pipeline.relation_candidates import Candidate, RelationSchema, find_candidates, gold_relations, span_refs
+from homs_ner.pipeline.relation_extractor import RelationExtractor, score_relations
 
+from doubles import backbone_pipeline, tiny_random_backbone
 from tiny_corpus import CONFIGS, DATA, SCHEMA, make_doc, train_config
 
 
@@ -115,7 +108,7 @@ Trained = tuple[Language, list[float]]
 def trained(gold: list[Doc]) -> Trained:
     """A tokenizer + relation_extractor pipeline overfitted on the tiny docs, and its losses."""
     nlp = blank_arabic()
-    nlp.add_pipe("relation_extractor")
+    nlp.add_pipe("relation_extractor").set_schema(SCHEMA)  # no default schema: the caller names it
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
     optimizer = nlp.initialize(lambda: examples)
     losses = [nlp.update(examples, sgd=optimizer)["relation_extractor"] for _ in range(30)]
@@ -126,6 +119,23 @@ def test_initialize_takes_labels_and_pairs_from_the_schema(trained: Trained) -> 
     pipe = trained[0].get_pipe("relation_extractor")
     assert pipe.labels == tuple(SCHEMA.relation_labels)
     assert pipe.rschema == rschema()
+
+
+def test_initialize_without_a_schema_says_how_to_give_one(gold: list[Doc]) -> None:
+    nlp = blank_arabic()
+    nlp.add_pipe("relation_extractor")
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
+    with pytest.raises(ValueError, match="no label schema.*schema_path.*add_schema_labels"):
+        nlp.initialize(lambda: examples)
+
+
+def test_relation_extractor_names_its_scorer_and_candidates_in_its_config() -> None:
+    nlp = blank_arabic()
+    pipe = nlp.add_pipe("relation_extractor")
+    cfg = nlp.config["components"]["relation_extractor"]
+    assert cfg["scorer"] == {"@scorers": "homs_ner.relation_scorer.v1"}
+    assert cfg["candidates"] == {"@misc": "homs_ner.relation_candidates.v1"}
+    assert pipe.scorer is score_relations and pipe.candidates is find_candidates
 
 
 def kind(span_label: str) -> str:
@@ -297,7 +307,7 @@ print(json.dumps({"pipeline": nlp.pipe_names, "keys": sorted(result), "file": sp
 
 def test_learning_curve_trains_every_fraction_repeatedly_and_reports_the_spread(gold: list[Doc]) -> None:
     """Real (tiny) trainings: each fraction gets `repeats` draws, summarised as mean ± stdev."""
-    from homs_ner.experiments import learning_curve, learning_curve_markdown
+    from homs_ner.evaluate.experiments import learning_curve, learning_curve_markdown
 
     articles = [Doc(d.vocab).from_bytes(d.to_bytes()) for d in gold]
     for i, doc in enumerate(articles):
@@ -339,7 +349,7 @@ def test_packaged_pipeline_installs_and_loads_by_name_in_a_fresh_process(tmp_pat
 @pytest.mark.slow
 def test_real_backbone_builds_and_the_transformer_pipeline_trains_a_few_steps(tmp_path: Path, corpus: Path) -> None:
     """The end-to-end smoke path: the offline e5 backbone, then `spacy train` on it."""
-    from homs_ner.backbone import build_backbone
+    from homs_ner.backbone.build import build_backbone
 
     report = build_backbone(tmp_path / "e5", corpus_texts=[row[0] for row in DATA], verify=True)
     assert report["verify"]["cosine_min"] >= 0.99

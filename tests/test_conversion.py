@@ -7,15 +7,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from spacy.tokens import DocBin
 
-from homs_ner.annotations import check_inputs, convert, read_doccano
-from homs_ner.conversion import (
+from homs_ner.data.annotations import check_inputs, convert, read_doccano
+from homs_ner.data.conversion import (
     canonical, doc_to_example, example_to_doc, example_to_prodigy, merge_paragraphs, prodigy_to_example,
 )
-from homs_ner.corpus import Article
-from homs_ner.records import Example, Origin, Relation, Span, from_doccano, python_to_utf16, to_doccano
-from homs_ner.schema import load_schema
-from homs_ner.tokenizer import blank_arabic
-from homs_ner.validation import TokenPolicy, ValidationFailed, check_example
+from homs_ner.data.corpus import Article
+from homs_ner.data.records import Example, Origin, Relation, Span, from_doccano, python_to_utf16, to_doccano
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.data.validation import TokenPolicy, ValidationFailed, check_example
+
+from doubles import load_schema
 
 SCHEMA = load_schema()
 NLP = blank_arabic()
@@ -246,7 +247,7 @@ def _write(path, records):
 
 
 def test_merge_single_pass_keeps_each_paragraphs_labelled_record(tmp_path):
-    from homs_ner.annotations import merge_single_pass
+    from homs_ner.data.annotations import merge_single_pass
 
     empty = {"entities": [], "relations": []}
     one = {"id": 1, "text": "حي الوعر", "paragraph_id": "a:000", **empty}

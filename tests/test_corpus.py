@@ -5,10 +5,12 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from homs_ner.corpus import (
-    CorpusError, load_articles, paragraph_spans, paragraphs, seed_overlaps, shared_ngrams, write_paragraphs,
+from homs_ner.data.corpus import (
+    CorpusError, paragraph_spans, paragraphs, seed_overlaps, shared_ngrams, write_paragraphs,
 )
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.data.tokenizer import blank_arabic
+
+from doubles import load_articles
 
 
 def test_seed_articles_are_in_the_corpus_as_given():

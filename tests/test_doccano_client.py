@@ -11,15 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from homs_ner.doccano_client import (
+from homs_ner.doccano.client import DoccanoClient, read_export_zip
+from homs_ner.doccano.types import (
     DoccanoAuthError,
-    DoccanoClient,
     DoccanoConnectionError,
     DoccanoError,
     DoccanoNotFoundError,
     DoccanoTimeoutError,
     ExportFormatError,
-    read_export_zip,
 )
 
 BASE = "http://doccano.test"

@@ -20,11 +20,14 @@ import pytest
 from typer.testing import CliRunner
 
 from homs_ner.cli import app
-from homs_ner.corpus import Article, paragraphs
-from homs_ner.doccano_client import DoccanoAuthError, DoccanoClient, DoccanoError
-from homs_ner.doccano_server import PASSWORD_ENV, PASSWORD_FILE, PID_FILE, DoccanoServer, free_port
-from homs_ner.doccano_sync import push, pull
-from homs_ner.schema import load_schema
+from homs_ner.cli.defaults import default_venv
+from homs_ner.data.corpus import Article, paragraphs
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.server import PID_FILE, DoccanoServer
+from homs_ner.doccano.server_env import PASSWORD_ENV, PASSWORD_FILE, free_port
+from homs_ner.doccano.sync import push, pull
+from homs_ner.doccano.types import DoccanoAuthError, DoccanoError
+from doubles import load_schema
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +70,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 def test_server_killed_mid_push_and_mid_pull(tmp_path: Path) -> None:
     home, port = tmp_path / "home", free_port()
-    server = DoccanoServer(home, port=port, web_workers=1, stop_grace=3.0).start()
+    server = DoccanoServer(home, venv=default_venv(), port=port, web_workers=1, stop_grace=3.0).start()
     try:
         with server.admin_client() as client:
 
@@ -141,7 +144,7 @@ def test_a_leftover_of_an_earlier_serve_is_stopped_and_reported(tmp_path: Path) 
     stranger = subprocess.Popen(["sleep", "60"], start_new_session=True, env={"DOCCANO_HOME": "/elsewhere"})
     try:
         (home / PID_FILE).write_text(json.dumps({"web": ours.pid, "worker": stranger.pid}))
-        server = DoccanoServer(home, stop_grace=2.0)
+        server = DoccanoServer(home, venv=default_venv(), stop_grace=2.0)
         server._stop_leftovers()
         assert ours.wait(timeout=5) is not None and stranger.poll() is None  # a reused pid is left alone
         assert server.notes == [f"stopped the web (process group {ours.pid}) that an earlier serve of {home.resolve()} left running"]
@@ -155,7 +158,7 @@ def test_a_leftover_of_an_earlier_serve_is_stopped_and_reported(tmp_path: Path) 
 def test_secrets_private_password_generated_then_changed_hosts_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
     home = tmp_path / "home"
-    with DoccanoServer(home, web_workers=1, stop_grace=3.0) as server:
+    with DoccanoServer(home, venv=default_venv(), web_workers=1, stop_grace=3.0) as server:
         first = server.admin_password
         assert len(first) >= 20 and (home / PASSWORD_FILE).read_text() == first
         assert oct(home.stat().st_mode & 0o777) == "0o700"
@@ -164,7 +167,7 @@ def test_secrets_private_password_generated_then_changed_hosts_limited(tmp_path:
         assert httpx.get(f"{server.url}/v1/health/", headers={"Host": "rebound.example"}).status_code == 400
         assert httpx.get(f"{server.url}/v1/health/", headers={"Host": "localhost"}).status_code == 200
     monkeypatch.setenv(PASSWORD_ENV, "Changed-Homs-2017")
-    with DoccanoServer(home, web_workers=1, stop_grace=3.0) as server:
+    with DoccanoServer(home, venv=default_venv(), web_workers=1, stop_grace=3.0) as server:
         assert server.notes == ["applied the new admin password to the existing database"]
         assert (home / PASSWORD_FILE).read_text() == "Changed-Homs-2017"
         DoccanoClient.login(server.url, "admin", "Changed-Homs-2017").close()

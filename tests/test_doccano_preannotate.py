@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import spacy
 
-from homs_ner.corpus import Article, paragraphs
-from homs_ner.doccano_client import DoccanoClient
-from homs_ner.doccano_sync import PREANNOTATION_MARK, create_annotation, preannotate, pull, push
+from homs_ner.data.corpus import Article, paragraphs
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.sync import PREANNOTATION_MARK, create_annotation, preannotate, pull, push
 from tiny_corpus import DATA, SCHEMA
 
 pytestmark = pytest.mark.integration

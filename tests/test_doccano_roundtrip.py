@@ -6,12 +6,14 @@ import json
 import pytest
 from spacy.tokens import DocBin
 
-from homs_ner.annotations import convert
-from homs_ner.corpus import Article, paragraphs
-from homs_ner.doccano_client import DoccanoClient, DoccanoError
-from homs_ner.doccano_sync import create_annotation, push, pull
-from homs_ner.schema import load_schema
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.data.annotations import convert
+from homs_ner.data.corpus import Article, paragraphs
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.doccano.client import DoccanoClient
+from homs_ner.doccano.sync import create_annotation, push, pull
+from homs_ner.doccano.types import DoccanoError
+
+from doubles import load_schema
 
 pytestmark = pytest.mark.integration
 

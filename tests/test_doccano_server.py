@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from homs_ner import doccano_server
-from homs_ner.doccano_client import (
-    DoccanoAuthError,
-    DoccanoClient,
-    DoccanoConnectionError,
-    DoccanoNotFoundError,
-    LabelType,
-    read_export_zip,
-)
-from homs_ner.doccano_server import DoccanoServer, DoccanoServerError, install_server_venv
+from homs_ner.cli.defaults import default_venv
+from homs_ner.doccano import server_env as doccano_server
+from homs_ner.doccano.client import DoccanoClient, read_export_zip
+from homs_ner.doccano.server import DoccanoServer
+from homs_ner.doccano.server_env import DoccanoServerError, install_server_venv
+from homs_ner.doccano.types import DoccanoAuthError, DoccanoConnectionError, DoccanoNotFoundError, LabelType
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +154,7 @@ def test_closed_port_says_the_server_is_not_running() -> None:
 
 def test_a_busy_port_fails_fast(doccano_server: DoccanoServer, tmp_path: Path) -> None:
     with pytest.raises(DoccanoServerError, match="already in use"):
-        DoccanoServer(tmp_path, port=doccano_server.port).start()
+        DoccanoServer(tmp_path, venv=doccano_server.venv, port=doccano_server.port).start()
     assert not (tmp_path / "db.sqlite3").exists()
 
 
@@ -167,7 +163,7 @@ def test_install_server_venv_skips_a_working_venv(monkeypatch: pytest.MonkeyPatc
         raise AssertionError("must not reinstall a working venv")
 
     monkeypatch.setattr(doccano_server, "_run_install_step", no_install)
-    install_server_venv(doccano_server.default_venv())
+    install_server_venv(default_venv())
 
 
 def test_install_server_venv_explains_a_missing_python(tmp_path: Path) -> None:

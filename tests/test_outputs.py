@@ -17,11 +17,12 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from homs_ner.cli import app
-from homs_ner.corpus import CORPUS_DIR, load_articles
-from homs_ner.dataset import build, iob2_names
-from homs_ner.extraction import clause_relations, extract, normalise
-from homs_ner.tokenizer import blank_arabic
-from homs_ner.visualize import chromium, render_article, screenshot
+from homs_ner.cli.defaults import CORPUS_DIR
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.outputs.dataset import build, iob2_names
+from homs_ner.outputs.extraction import clause_relations, extract, normalise
+from homs_ner.outputs.visualize import chromium, render_article, screenshot
+from doubles import load_articles
 from tiny_corpus import DATA, SCHEMA, make_doc
 
 SEED = "000_15c30e188eba9c5a"

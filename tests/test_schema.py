@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homs_ner.schema import CLAUSE_KIND, SchemaError, load_schema, parse_schema
+from homs_ner.data.schema import CLAUSE_KIND, SchemaError, parse_schema
+
+from doubles import load_schema
 
 
 def test_project_schema_lists_the_issue_labels():

@@ -1,11 +1,12 @@
 """Corpus statistics and the entity part of the evaluation, on hand-made data."""
 
-from homs_ner.corpus import Article
-from homs_ner.evaluation import iob2_tags, seqeval_entities
-from homs_ner.records import Example, Relation, Span
-from homs_ner.schema import load_schema
-from homs_ner.stats import corpus_stats, to_markdown
-from homs_ner.tokenizer import blank_arabic
+from homs_ner.data.corpus import Article
+from homs_ner.data.records import Example, Relation, Span
+from homs_ner.data.stats import corpus_stats, to_markdown
+from homs_ner.data.tokenizer import blank_arabic
+from homs_ner.evaluate.evaluation import iob2_tags, seqeval_entities
+
+from doubles import load_schema
 
 SCHEMA, NLP = load_schema(), blank_arabic()
 
@@ -33,7 +34,7 @@ def test_seqeval_is_strict_iob2():
 
 
 def test_experiment_summary_reports_mean_and_spread():
-    from homs_ner.experiments import summarize, to_markdown
+    from homs_ner.evaluate.experiments import summarize, to_markdown
 
     def run(f1, type_matched=1):
         prf = {"f1": f1}

@@ -12,7 +12,9 @@ from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from homs_ner.schema import DEFAULT_SCHEMA_PATH, load_schema
+from homs_ner.cli.defaults import SCHEMA_PATH as DEFAULT_SCHEMA_PATH
+
+from doubles import load_schema
 
 CONFIGS = DEFAULT_SCHEMA_PATH.parent
 SCHEMA = load_schema()

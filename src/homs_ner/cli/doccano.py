@@ -1,0 +1,275 @@
+"""`homs-ner doccano ...`: run the local Doccano, push the schema and paragraphs, pull
+annotations, enter annotators' work and a model's suggestions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from homs_ner.cli import defaults
+from homs_ner.cli._util import (
+    CORPUS,
+    SCHEMA,
+    CorpusOpt,
+    PasswordOpt,
+    ProjectOpt,
+    SchemaOpt,
+    TokensOpt,
+    UrlOpt,
+    UserOpt,
+    app,
+    console,
+    fail,
+    load_schema,
+    print_problems,
+    progress,
+)
+from homs_ner.data.validation import TokenPolicy
+
+if TYPE_CHECKING:
+    from homs_ner.doccano.client import DoccanoClient
+
+doccano_app = typer.Typer(help="Run a local Doccano server; push the schema and articles; pull annotations.", no_args_is_help=True)
+app.add_typer(doccano_app, name="doccano")
+
+UserPasswordOpt = Annotated[
+    Optional[str], typer.Option(envvar="DOCCANO_ANNOTATOR_PASSWORD", help="That account's password (created if missing).")
+]
+NO_USER_PASSWORD = "give the annotator's password with --user-password or DOCCANO_ANNOTATOR_PASSWORD"
+
+
+def _client(url: str, username: str, password: str | None) -> DoccanoClient:
+    from homs_ner.doccano.client import DoccanoClient
+    from homs_ner.doccano.server_env import DoccanoServerError, default_admin_password
+
+    try:
+        return DoccanoClient.login(url, username, password or default_admin_password(defaults.DOCCANO_HOME))
+    except DoccanoServerError as err:
+        fail(str(err))
+
+
+def _member_client(url: str, username: str, password: str | None, project: str, as_user: str, user_password: str) -> DoccanoClient:
+    from homs_ner.doccano.sync import member_client
+
+    with _client(url, username, password) as admin:
+        return member_client(admin, project, as_user, user_password)
+
+
+@doccano_app.command("install")
+def doccano_install(
+    venv: Annotated[Optional[Path], typer.Option(help="Server virtual environment (default: .doccano/venv).")] = None,
+) -> None:
+    """Create the Doccano 1.8.4 server's own virtual environment (it cannot share spaCy's)."""
+    from homs_ner.doccano.server_env import DoccanoServerError, install_server_venv
+
+    target = venv or defaults.default_venv()
+    try:
+        install_server_venv(target)
+    except DoccanoServerError as err:
+        fail(str(err))
+    console.print(f"Doccano server environment ready: {target}")
+
+
+@doccano_app.command("serve")
+def doccano_serve(
+    home: Annotated[Path, typer.Option(help="Data folder (database, media, logs); kept between runs.")] = defaults.DOCCANO_HOME,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    password: PasswordOpt = None,
+    venv: Annotated[Optional[Path], typer.Option(help="Server virtual environment (default: .doccano/venv).")] = None,
+) -> None:
+    """Run Doccano (web UI, API and export worker) on 127.0.0.1 until Ctrl-C; prints the URL."""
+    from homs_ner.doccano.server import serve
+    from homs_ner.doccano.server_env import DoccanoServerError
+
+    try:
+        serve(home=home, port=port, venv=venv or defaults.default_venv(), admin_password=password)
+    except DoccanoServerError as err:
+        fail(str(err))
+
+
+@doccano_app.command("push")
+def doccano_push(
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    guidelines: Annotated[
+        Path, typer.Option(help="Guidelines pushed as the project guideline; must exist and not be empty.")
+    ] = defaults.REPO_ROOT / "annotations" / "GUIDELINES.md",
+    article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
+    schema_path: SchemaOpt = SCHEMA,
+    corpus_dir: CorpusOpt = CORPUS,
+) -> None:
+    """Create or update the project (label types, colours, keys, guideline) and upload new paragraphs."""
+    from homs_ner.data.corpus import load_articles, paragraphs
+    from homs_ner.doccano.sync import push
+    from homs_ner.doccano.types import DoccanoError
+
+    schema = load_schema(schema_path)
+    articles = [a for a in load_articles(corpus_dir) if not article or a.id in article]
+    paras = [p for a in articles for p in paragraphs(a)]
+    guideline = _guideline(guidelines)
+    try:
+        client = _client(url, username, password)
+        with progress() as bar:
+            task = bar.add_task("uploading paragraphs", total=None)
+            report = push(client, project, schema, guideline, paras, lambda d, t: bar.update(task, completed=d, total=t))
+    except DoccanoError as err:
+        fail(str(err))
+    state = "created" if report.created_project else "updated"
+    if report.duplicates_removed:
+        console.print(f"[yellow]removed {report.duplicates_removed} duplicate example(s) (a paragraph uploaded twice)[/]")
+    console.print(
+        f"project {project!r} (id {report.project_id}) {state}: {report.label_types_created} label types created, "
+        f"{report.label_types_updated} updated; {report.examples_created} paragraphs uploaded, "
+        f"{report.examples_existing} already there. Open {url}/projects/{report.project_id}"
+    )
+
+
+def _guideline(path: Path) -> str:
+    """The guideline text; a missing or empty file fails before anything is sent.
+
+    Read as empty, a mistyped or relative path (push run outside the repository) would
+    wipe the project's guideline in Doccano.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        fail(f"guideline {path}: cannot read ({getattr(err, 'strerror', None) or err}); give --guidelines")
+    if not text.strip():
+        fail(f"guideline {path} is empty; it would wipe the project's guideline")
+    return text
+
+
+@doccano_app.command("pull")
+def doccano_pull(
+    project: ProjectOpt = "homs-ner",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for raw exports (default annotations/raw/<project>).")] = None,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    tokens: TokensOpt = TokenPolicy.expand,
+    schema_path: SchemaOpt = SCHEMA,
+) -> None:
+    """Export every annotator's spans and relations, keep the raw zip and per-annotator JSONL, validate them."""
+    from homs_ner.data.annotations import check_inputs
+    from homs_ner.data.tokenizer import blank_arabic
+    from homs_ner.doccano.sync import pull
+    from homs_ner.doccano.types import DoccanoError
+
+    target = out or Path("annotations/raw") / project
+    try:
+        with console.status("exporting from Doccano"):
+            written = pull(_client(url, username, password), project, target)
+    except DoccanoError as err:
+        fail(str(err))
+    for annotator, path in written.items():
+        console.print(f"{annotator}: {path}")
+    checked = check_inputs(list(written.values()), load_schema(schema_path), blank_arabic(), tokens)
+    print_problems(checked.problems)
+    console.print(f"{len(checked.examples)} records pulled: {len(checked.errors)} error(s), {len(checked.warnings)} warning(s)")
+    if checked.errors:
+        raise typer.Exit(1)
+
+
+@doccano_app.command("annotate")
+def doccano_annotate(
+    files: Annotated[list[Path], typer.Argument(help="Text-anchored annotation files (see homs_ner.doccano.anchored).")],
+    as_user: Annotated[str, typer.Option("--as", help="The annotator account the work belongs to.")],
+    user_password: UserPasswordOpt = None,
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only resolve and validate the files.")] = False,
+    schema_path: SchemaOpt = SCHEMA,
+    corpus_dir: CorpusOpt = CORPUS,
+) -> None:
+    """Enter an annotator's text-anchored work into Doccano as that annotator's spans and relations."""
+    from homs_ner.data.corpus import load_articles, paragraphs
+    from homs_ner.data.tokenizer import blank_arabic
+    from homs_ner.doccano.anchored import read_checked
+    from homs_ner.doccano.sync import annotate
+    from homs_ner.doccano.types import DoccanoError
+
+    paras = {p.id: p for a in load_articles(corpus_dir) for p in paragraphs(a)}
+    examples, problems = read_checked(files, paras, load_schema(schema_path), blank_arabic())
+    print_problems(problems)
+    errors = [p for p in problems if p.level == "error"]
+    console.print(f"{len(examples)} paragraphs: {len(errors)} error(s)")
+    if errors:
+        raise typer.Exit(1)
+    if dry_run:
+        return
+    if not user_password:
+        fail(NO_USER_PASSWORD)
+    try:
+        with _member_client(url, username, password, project, as_user, user_password) as client, progress() as bar:
+            task = bar.add_task(f"annotating as {as_user}", total=len(examples))
+            report = annotate(client, project, examples, lambda d, t: bar.update(task, completed=d))
+    except DoccanoError as err:
+        fail(str(err))
+    console.print(f"{report.annotated} paragraphs annotated as {as_user}; {report.skipped} already had their spans")
+
+
+@doccano_app.command("preannotate")
+def doccano_preannotate(
+    model: Annotated[str, typer.Argument(help="Trained pipeline: directory or installed package name.")],
+    for_user: Annotated[str, typer.Option("--for", help="The annotator who will correct the suggestions.")],
+    user_password: UserPasswordOpt = None,
+    article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable); default: all.")] = None,
+    ledger: Annotated[Path, typer.Option(help="Folder where the suggestions are also kept as Doccano JSONL.")] = Path(
+        "annotations/preannotations"
+    ),
+    project: ProjectOpt = "homs-ner",
+    url: UrlOpt = "http://127.0.0.1:8000",
+    username: UserOpt = "admin",
+    password: PasswordOpt = None,
+    schema_path: SchemaOpt = SCHEMA,
+    corpus_dir: CorpusOpt = CORPUS,
+) -> None:
+    """Put a model's entities, clauses and relations into an annotator's view, for correction.
+
+    Suggestions carry prob > 0 (the model's score; spans drawn by hand have 0.0), each
+    example gets a comment naming the model and stays unconfirmed. Examples the annotator
+    already worked on (spans, or confirmed) are skipped, never overwritten; running it
+    again adds nothing twice.
+    """
+    from datetime import datetime, timezone
+
+    from homs_ner.data.corpus import load_articles, paragraphs
+    from homs_ner.data.io import write_jsonl
+    from homs_ner.doccano.sync import preannotate
+    from homs_ner.doccano.types import DoccanoError
+    from homs_ner.outputs.api import load
+
+    if not user_password:
+        fail(NO_USER_PASSWORD)
+    schema = load_schema(schema_path)
+    ids = None
+    if article:
+        known = {a.id: a for a in load_articles(corpus_dir)}
+        unknown = sorted(set(article) - set(known))
+        if unknown:
+            fail(f"unknown article id(s): {', '.join(unknown)}")
+        ids = [p.id for a in article for p in paragraphs(known[a])]
+    with console.status(f"loading {model}"):
+        nlp = load(model)
+    try:
+        with _member_client(url, username, password, project, for_user, user_password) as client, progress() as bar:
+            task = bar.add_task(f"pre-annotating for {for_user}", total=None)
+            report = preannotate(client, project, nlp, schema, str(model), ids,
+                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
+    except DoccanoError as err:
+        fail(str(err))
+    if report.suggestions:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = ledger / project / f"{for_user}-{stamp}.jsonl"
+        write_jsonl(kept, report.suggestions)
+        console.print(f"suggestions kept in {kept}")
+    console.print(
+        f"{report.preannotated} paragraphs pre-annotated for {for_user} ({report.spans} spans, "
+        f"{report.relations} relations); {report.skipped} skipped (already worked on or pre-annotated)"
+    )

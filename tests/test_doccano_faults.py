@@ -101,7 +101,8 @@ def test_server_killed_mid_push_and_mid_pull(tmp_path: Path) -> None:
         server.stop(grace=2.0)
 
 
-def start_serve(home: Path, port: int, **env: str) -> subprocess.Popen[str]:
+def start_serve(home: Path, port: int, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """`homs-ner doccano serve` in a child, once healthy and done printing; (process, what it printed)."""
     argv = [str(Path(sys.executable).parent / "homs-ner"), "doccano", "serve", "--home", str(home), "--port", str(port)]
     environ = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV} | env
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ)
@@ -114,21 +115,24 @@ def start_serve(home: Path, port: int, **env: str) -> subprocess.Popen[str]:
             return False
 
     wait_until(healthy, 180, "Doccano healthy")
-    return proc
+    seen = []
+    while not seen or "Press Ctrl-C" not in seen[-1]:  # serve has said all it says at start
+        seen.append(proc.stdout.readline())
+    return proc, "".join(seen)
 
 
 def test_serve_killed_or_hung_up_leaves_no_orphans(tmp_path: Path) -> None:
     home, port = tmp_path / "home", free_port()
-    proc = start_serve(home, port)
+    proc, said = start_serve(home, port)
     groups = json.loads((home / PID_FILE).read_text())
     proc.kill()  # SIGKILL: serve cannot clean up, the kernel's parent-death signal must
     proc.wait()
     wait_until(lambda: not any(group_alive(g) for g in groups.values()), 30, "web server and worker gone")
-    output = proc.stdout.read()
+    output = said + proc.stdout.read()
     assert "generated an admin password" in output
     assert (home / PASSWORD_FILE).read_text().strip() not in output  # never printed
 
-    proc = start_serve(home, port)  # the port is free again
+    proc, _ = start_serve(home, port)  # the port is free again
     groups = json.loads((home / PID_FILE).read_text())
     proc.send_signal(signal.SIGHUP)  # a closed terminal
     assert proc.wait(timeout=60) == 0

@@ -462,7 +462,7 @@ def serve(
     venv: Path,
     admin_username: str = DEFAULT_ADMIN_USERNAME,
     admin_password: str | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> None:
     """Run Doccano in the foreground until Ctrl-C or SIGTERM, then stop it cleanly.
 

@@ -21,6 +21,8 @@ port=${DOCCANO_PORT:-8765}
 url="http://127.0.0.1:$port"
 home=$(mktemp -d "${TMPDIR:-/tmp}/homs-ner-round.XXXXXX")
 export DOCCANO_ANNOTATOR_PASSWORD=${DOCCANO_ANNOTATOR_PASSWORD:-Homs-Round-2014!}
+# The one admin password variable: serve creates the admin with it, push/annotate/pull log in with it.
+export DOCCANO_ADMIN_PASSWORD=${DOCCANO_ADMIN_PASSWORD:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')}
 
 homs-ner doccano serve --home "$home" --port "$port" > "$home/serve.log" 2>&1 &
 server=$!

@@ -7,7 +7,6 @@ import spaCy, torch, transformers or datasets (each command imports what it need
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
@@ -41,7 +40,11 @@ TokensOpt = Annotated[
 UrlOpt = Annotated[str, typer.Option("--url", envvar="DOCCANO_URL", help="Doccano server URL.")]
 UserOpt = Annotated[str, typer.Option("--username", envvar="DOCCANO_USERNAME", help="Doccano admin user.")]
 PasswordOpt = Annotated[
-    Optional[str], typer.Option("--password", envvar="DOCCANO_PASSWORD", help="Doccano password (default: the dev server's).")
+    Optional[str],
+    typer.Option(
+        "--password", envvar="DOCCANO_ADMIN_PASSWORD",
+        help="Doccano admin password (default: the one `serve` stored in .doccano/data/admin_password).",
+    ),
 ]
 ProjectOpt = Annotated[str, typer.Option("--project", help="Doccano project name.")]
 SCHEMA = defaults.SCHEMA_PATH
@@ -96,12 +99,3 @@ def show_markdown(markdown: str) -> None:
     from rich.markdown import Markdown
 
     Console().print(Markdown(markdown))
-
-
-def text_files(inputs: Iterable[Path], suffix: str = ".txt") -> list[Path]:
-    """The given files and the `*.txt` files in given folders; fails naming missing files."""
-    files = [f for p in inputs for f in (sorted(p.glob(f"*{suffix}")) if p.is_dir() else [p])]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        fail(f"no such file: {', '.join(missing)}")
-    return files

@@ -22,7 +22,7 @@ from homs_ner.cli._util import (
     show_markdown,
     write_report,
 )
-from homs_ner.data.validation import TokenPolicy
+from homs_ner.data.validation import PartialPolicy, TokenPolicy
 
 InputsArg = Annotated[list[Path], typer.Argument(help="Doccano JSONL files, export zips or folders of them.")]
 
@@ -58,10 +58,17 @@ def convert(
         Optional[str], typer.Option(help="Treat all records as this one annotator's (e.g. `gold`); default: the file name.")
     ] = None,
     tokens: TokensOpt = TokenPolicy.expand,
+    partial: Annotated[
+        PartialPolicy,
+        typer.Option(help="An article only some of whose paragraphs have records: `exclude` the others with a warning, or `error`."),
+    ] = PartialPolicy.exclude,
     schema_path: SchemaOpt = SCHEMA,
     corpus_dir: CorpusOpt = CORPUS,
 ) -> None:
-    """Validate annotations, then write Prodigy-style JSONL (paragraphs) and DocBins per split (articles)."""
+    """Validate annotations, then write Prodigy-style JSONL (paragraphs) and DocBins per split (articles).
+
+    Earlier outputs in --out that this run does not write (a split that is gone) are removed.
+    """
     from homs_ner.data.annotations import convert as run_convert
     from homs_ner.data.corpus import load_articles
     from homs_ner.data.tokenizer import blank_arabic
@@ -70,7 +77,7 @@ def convert(
     schema = load_schema(schema_path)
     articles = {a.id: a for a in load_articles(corpus_dir)}
     try:
-        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens, annotator)
+        checked, counts = run_convert(inputs, out, schema, blank_arabic(), articles, tokens, annotator, partial)
     except ValidationFailed as err:
         print_problems(err.problems)
         fail(f"{len([p for p in err.problems if p.level == 'error'])} error(s); nothing written")

@@ -43,9 +43,12 @@ NO_USER_PASSWORD = "give the annotator's password with --user-password or DOCCAN
 
 def _client(url: str, username: str, password: str | None) -> DoccanoClient:
     from homs_ner.doccano.client import DoccanoClient
-    from homs_ner.doccano.server_env import default_admin_password
+    from homs_ner.doccano.server_env import DoccanoServerError, default_admin_password
 
-    return DoccanoClient.login(url, username, password or default_admin_password())
+    try:
+        return DoccanoClient.login(url, username, password or default_admin_password(defaults.DOCCANO_HOME))
+    except DoccanoServerError as err:
+        fail(str(err))
 
 
 def _member_client(url: str, username: str, password: str | None, project: str, as_user: str, user_password: str) -> DoccanoClient:
@@ -150,9 +153,9 @@ def doccano_push(
     url: UrlOpt = "http://127.0.0.1:8000",
     username: UserOpt = "admin",
     password: PasswordOpt = None,
-    guidelines: Annotated[Path, typer.Option(help="Guidelines pushed as the project guideline.")] = Path(
-        "annotations/GUIDELINES.md"
-    ),
+    guidelines: Annotated[
+        Path, typer.Option(help="Guidelines pushed as the project guideline; must exist and not be empty.")
+    ] = defaults.REPO_ROOT / "annotations" / "GUIDELINES.md",
     article: Annotated[Optional[list[str]], typer.Option(help="Only these article ids (repeatable).")] = None,
     include_boilerplate: Annotated[
         bool, typer.Option("--include-boilerplate", help="Also push page furniture (links, credits, bylines, bare headings).")
@@ -177,7 +180,7 @@ def doccano_push(
     held: list = []
     if not include_boilerplate:
         paras, held = hold_back(paras)
-    guideline = render_for_doccano(guidelines.read_text(encoding="utf-8")) if guidelines.exists() else ""
+    guideline = render_for_doccano(_guideline(guidelines))
     try:
         client = _client(url, username, password)
         with progress() as bar:
@@ -186,12 +189,29 @@ def doccano_push(
     except DoccanoError as err:
         fail(str(err))
     state = "created" if report.created_project else "updated"
+    if report.duplicates_removed:
+        console.print(f"[yellow]removed {report.duplicates_removed} duplicate example(s) (a paragraph uploaded twice)[/]")
     console.print(
         f"project {project!r} (id {report.project_id}) {state}: {report.label_types_created} label types created, "
         f"{report.label_types_updated} updated; {report.examples_created} paragraphs uploaded, "
         f"{report.examples_existing} already there; {len(held)} boilerplate paragraph(s) held back. "
         f"Open {url}/projects/{report.project_id}"
     )
+
+
+def _guideline(path: Path) -> str:
+    """The guideline text; a missing or empty file fails before anything is sent.
+
+    Read as empty, a mistyped or relative path (push run outside the repository) would
+    wipe the project's guideline in Doccano.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        fail(f"guideline {path}: cannot read ({getattr(err, 'strerror', None) or err}); give --guidelines")
+    if not text.strip():
+        fail(f"guideline {path} is empty; it would wipe the project's guideline")
+    return text
 
 
 @doccano_app.command("pull")

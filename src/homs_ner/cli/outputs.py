@@ -3,45 +3,107 @@ export as a Hugging Face dataset."""
 
 from __future__ import annotations
 
+from collections import Counter
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from homs_ner.cli._util import SCHEMA, CorpusDocsOpt, SchemaOpt, app, console, fail, load_schema, progress, text_files
+from homs_ner.cli._util import SCHEMA, CorpusDocsOpt, SchemaOpt, app, console, fail, load_schema, progress
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
+    from homs_ner.outputs.inputs import ArticleFile
+
 ModelArg = Annotated[str, typer.Argument(help="Trained pipeline: directory or installed package name.")]
+
+
+class OnBadInput(str, Enum):
+    """What `predict` does with an article it cannot read."""
+
+    skip = "skip"
+    stop = "stop"
+
+
+BatchOpt = Annotated[int, typer.Option(min=1, help="Articles per batch (at least 1).")]
+
+
+def _read_articles(
+    inputs: list[Path], out_dir: Path, on_bad_input: OnBadInput, suffixes: tuple[str, ...] = (".txt",)
+) -> tuple[list[ArticleFile | Path], list[str]]:
+    """Every input article read and checked, and the output folder proved writable, before a model loads.
+
+    Returns the articles (`.spacy` inputs as their paths) and one error line per unreadable
+    file; `stop` fails at once instead.
+    """
+    from homs_ner.outputs.inputs import InputError, article_files, check_unique_ids, check_writable, read_article
+
+    try:
+        files = article_files(inputs, suffixes)
+        check_unique_ids([f for f in files if f.suffix != ".spacy"])
+        check_writable(out_dir)
+    except InputError as err:
+        fail(str(err))
+    articles: list[ArticleFile | Path] = []
+    errors: list[str] = []
+    for f in files:
+        if f.suffix == ".spacy":
+            articles.append(f)
+            continue
+        try:
+            articles.append(read_article(f))
+        except InputError as err:
+            errors.append(str(err))
+    for error in errors:
+        console.print(f"[bold red]error:[/] {error}")
+    if errors and on_bad_input is OnBadInput.stop:
+        fail(f"{len(errors)} of {len(files)} input(s) unreadable; nothing done (--on-bad-input stop)")
+    return articles, errors
+
+
+def _report_counts(given: int, done: int, errors: list[str], what: str) -> None:
+    """The closing line: every input is either a result or an error; a failure sets the exit code."""
+    console.print(f"{given} input(s): {done} {what}, {len(errors)} failed")
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()
 def predict(
     model: ModelArg,
-    inputs: Annotated[list[Path], typer.Argument(help="Article .txt files or folders of them.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Article .txt files (UTF-8) or folders of them.")],
     out: Annotated[Path, typer.Option(help="Output JSONL: one analysis per article.")] = Path("predictions.jsonl"),
-    batch_size: Annotated[int, typer.Option(help="Articles per batch.")] = 4,
+    batch_size: BatchOpt = 4,
+    on_bad_input: Annotated[
+        OnBadInput, typer.Option(help="An unreadable article: `skip` it (named, exit code 1) or `stop` before loading the model.")
+    ] = OnBadInput.skip,
 ) -> None:
-    """Run a trained pipeline over articles; write entities, clauses and relations as JSONL."""
+    """Run a trained pipeline over articles; write entities, clauses and relations as JSONL.
+
+    Offsets count characters of each file as read (UTF-8, line endings kept, CRLF included).
+    """
     from homs_ner.data.io import write_jsonl
     from homs_ner.outputs.api import analyze_many, load
 
-    files = text_files(inputs)
+    articles, errors = _read_articles(inputs, out.parent, on_bad_input)
     nlp = load(model)
-    texts = [f.read_text(encoding="utf-8") for f in files]
     records = []
     with progress() as bar:
-        task = bar.add_task("predicting", total=len(files))
-        for path, analysis in zip(files, analyze_many(nlp, texts, batch_size)):
-            records.append({"id": path.stem, **analysis})
+        task = bar.add_task("predicting", total=len(articles))
+        for article, analysis in zip(articles, analyze_many(nlp, (a.text for a in articles), batch_size)):
+            records.append({"id": article.id, **analysis})
             bar.advance(task)
     write_jsonl(out, records)
     console.print(f"{len(records)} articles -> {out}")
+    _report_counts(len(articles) + len(errors), len(records), errors, "analysed")
 
 
-def _article_docs(inputs: list[Path], model: Optional[str]) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]]]:
-    """(id, doc) pairs of the inputs as annotated (from .spacy DocBins) and as predicted.
+def _article_docs(
+    inputs: list[Path], model: Optional[str], out_dir: Path, batch_size: int = 4
+) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]], list[str]]:
+    """(id, doc) pairs of the inputs as annotated (from .spacy DocBins) and as predicted, and the errors.
 
     Inputs are DocBins of annotated articles (e.g. training/corpus/test.spacy) or article
     .txt files and folders; predictions are made only when a model is given.
@@ -50,14 +112,14 @@ def _article_docs(inputs: list[Path], model: Optional[str]) -> tuple[list[tuple[
     from homs_ner.outputs.api import load
     from homs_ner.outputs.articles import predict_articles, read_articles
 
-    files = text_files(inputs)
+    articles, errors = _read_articles(inputs, out_dir, OnBadInput.skip, (".txt", ".spacy"))
     nlp = load(model) if model else None
-    annotated, texts = read_articles(files, nlp.vocab if nlp else blank_arabic().vocab)
+    annotated, texts = read_articles(articles, nlp.vocab if nlp else blank_arabic().vocab)
     if nlp is None:
-        return annotated, []
+        return annotated, [], errors
     with progress() as bar:
         task = bar.add_task(f"predicting with {model}", total=len(texts))
-        return annotated, predict_articles(nlp, texts, lambda: bar.advance(task))
+        return annotated, predict_articles(nlp, texts, batch_size, lambda: bar.advance(task)), errors
 
 
 @app.command()
@@ -76,7 +138,7 @@ def visualize(
     from homs_ner.outputs.visualize import render_article, screenshot
 
     schema = load_schema(schema_path)
-    annotated, predicted = _article_docs(inputs, model)
+    annotated, predicted, errors = _article_docs(inputs, model, out)
     columns: dict[str, list] = {}
     for name, docs in (("gold", annotated), (f"predicted ({model})", predicted)):
         for doc_id, doc in docs:
@@ -93,6 +155,8 @@ def visualize(
                 console.print(f"written {screenshot(path, png / f'{doc_id}.png')}")
             except (FileNotFoundError, RuntimeError) as err:
                 fail(str(err))
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -100,6 +164,7 @@ def extract(
     inputs: Annotated[list[Path], typer.Argument(help="Article .txt files or folders (need --model), or annotated DocBins (.spacy).")],
     model: Annotated[Optional[str], typer.Option(help="Trained pipeline; without it, .spacy inputs are read as annotated.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for <article>.json files and clauses.csv.")] = Path("training/extracted"),
+    batch_size: BatchOpt = 4,
     schema_path: SchemaOpt = SCHEMA,
 ) -> None:
     """Agreements as structured data: every clause with its parties, places, amounts; the entity inventory.
@@ -111,15 +176,19 @@ def extract(
     from homs_ner.outputs.extraction import clauses_csv, extract as run_extract
 
     schema = load_schema(schema_path)
-    annotated, predicted = _article_docs(inputs, model)
+    annotated, predicted, errors = _article_docs(inputs, model, out, batch_size)
     docs = predicted if model else annotated
-    if not docs:
+    if not docs and not errors:
         fail("no articles: give .txt articles with --model, or annotated .spacy files")
+    clashes = sorted(doc_id for doc_id, n in Counter(d for d, _ in docs).items() if n > 1)
+    if clashes:
+        fail(f"several inputs would be written as the same file: {', '.join(f'{c}.json' for c in clashes)}")
     results = [run_extract(doc, schema, doc_id) for doc_id, doc in docs]
     for result in results:
         write_json(out / f"{result['article_id']}.json", result)
     atomic_write_text(out / "clauses.csv", clauses_csv(results, schema))
     console.print(f"{len(results)} articles, {sum(len(r['clauses']) for r in results)} clauses -> {out}")
+    _report_counts(len(results) + len(errors), len(results), errors, "extracted")
 
 
 @app.command("export-dataset")

@@ -251,17 +251,24 @@ def benchmark(
     train_steps: Annotated[int, typer.Option(help="Steps of the short timed training run.")] = 5,
     repeats: Annotated[int, typer.Option(help="Inference passes; the best is kept.")] = 3,
     workflow_seconds: Annotated[Optional[float], typer.Option(help="Measured wall time of the main workflow to include.")] = None,
+    long_chars: Annotated[
+        Optional[list[int]], typer.Option(help="Also time one article of this many characters (repeatable; default 10k, 50k, 200k; 0: none).")
+    ] = None,
     out: ReportOpt = Path("reports/benchmark"),
 ) -> None:
     """Inference words/s, training time per step and peak memory per pipeline, on the same texts."""
-    from homs_ner.evaluate.benchmark import inference, machine, to_markdown, training
+    from homs_ner.evaluate.benchmark import inference, long_article, machine, to_markdown, training
 
     articles = [p.read_text(encoding="utf-8") for p in sorted(texts.glob("*.txt"))]
-    result = {"machine": machine(), "repeats": repeats, "texts": len(articles), "inference": {}, "training": {}}
+    lengths = [n for n in (long_chars or [10_000, 50_000, 200_000]) if n > 0]
+    result = {"machine": machine(), "repeats": repeats, "texts": len(articles), "inference": {}, "long": {}, "training": {}}
     for item in models:
         name, path, *config = item.split("=")
         with console.status(f"inference: {name}"):
             result["inference"][name] = inference(path, articles, repeats)
+        for chars in lengths:
+            with console.status(f"one article of {chars:,} characters: {name}"):
+                result["long"].setdefault(name, []).append(long_article(path, articles, chars))
         if config:
             with console.status(f"training {train_steps} steps: {name}"):
                 result["training"][name] = training(Path(config[0]), corpus / "train.spacy", corpus / "dev.spacy", train_steps, [])

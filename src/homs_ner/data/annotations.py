@@ -9,20 +9,22 @@ conversion before anything is written.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import DocBin
 
-from homs_ner.data.conversion import example_to_doc, example_to_prodigy, merge_paragraphs
-from homs_ner.data.corpus import Article
-from homs_ner.data.io import atomic_write_bytes, export_members, write_jsonl
+from homs_ner.data.conversion import example_to_doc, example_to_prodigy, merge_paragraphs, paragraph_fits
+from homs_ner.data.corpus import Article, paragraphs as corpus_paragraphs
+from homs_ner.data.io import atomic_write_bytes, export_members, jsonl_lines, write_jsonl
 from homs_ner.data.records import Example, Origin, RecordError, from_doccano
 from homs_ner.data.schema import Schema
-from homs_ner.data.validation import Problem, TokenPolicy, check_duplicates, check_example, raise_on_errors
+from homs_ner.data.validation import PartialPolicy, Problem, TokenPolicy, check_duplicates, check_example, raise_on_errors
 
 
 @dataclass
@@ -63,31 +65,68 @@ def _parse_lines(lines: Iterable[tuple[int, str]], source: str, annotator: str) 
     return examples, problems
 
 
+# What a damaged zip raises: bad or truncated archive, corrupt deflate data, unsupported or
+# encrypted members, unreadable file.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
+
+
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text, or a RecordError naming the file and the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RecordError(Origin(where), f"not UTF-8 (byte {err.start}: {err.reason})") from err
+
+
+def _file_problem(path: Path, err: BaseException) -> Problem:
+    """A whole-file failure as one line: the file and the reason, never a traceback."""
+    if isinstance(err, RecordError):
+        return Problem("error", err.origin, err.reason)
+    if isinstance(err, OSError) and not isinstance(err, zipfile.BadZipFile):
+        return Problem("error", Origin(str(path)), f"cannot read: {err.strerror or err}")
+    return Problem("error", Origin(str(path)), f"damaged zip: {err}")
+
+
 def read_doccano(path: Path, annotator: str | None = None) -> tuple[list[Example], list[Problem]]:
     """Read a Doccano JSONL file or export zip; the annotator is the file (or member) name
-    unless `annotator` names one for all records (as for the adjudicated gold)."""
+    unless `annotator` names one for all records (as for the adjudicated gold).
+
+    An unreadable file (not UTF-8, a truncated or corrupt zip) is one error naming it; the
+    records read before the damage are still returned.
+    """
     path = Path(path)
-    if path.suffix == ".zip":
-        examples, problems = [], []
-        for member, data in export_members(path).items():
-            text = data.decode("utf-8")
-            ex, pr = _parse_lines(enumerate(text.splitlines(), 1), f"{path}!{member}", annotator or _annotator_from_name(member))
-            examples += ex
-            problems += pr
-        return examples, problems
-    lines = enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-    return _parse_lines(lines, str(path), annotator or _annotator_from_name(path.name))
+    examples: list[Example] = []
+    problems: list[Problem] = []
+    try:
+        if path.suffix == ".zip":
+            for member, data in export_members(path).items():
+                where = f"{path}!{member}"
+                ex, pr = _parse_lines(jsonl_lines(_decode(data, where)), where, annotator or _annotator_from_name(member))
+                examples += ex
+                problems += pr
+        else:
+            text = _decode(path.read_bytes(), str(path))
+            examples, problems = _parse_lines(jsonl_lines(text), str(path), annotator or _annotator_from_name(path.name))
+    except (RecordError, *ZIP_ERRORS) as err:
+        problems.append(_file_problem(path, err))
+    return examples, problems
 
 
 def _raw_records(path: Path) -> Iterable[tuple[Origin, dict]]:
     """(origin, record) of every non-blank line of a Doccano JSONL file, as written."""
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise RecordError(Origin(str(path)), f"cannot read: {err.strerror or err}") from err
+    for lineno, line in jsonl_lines(_decode(data, str(path))):
         if line.strip():
             origin = Origin(str(path), lineno)
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise RecordError(origin, f"not valid JSON: {err}") from err
+            if not isinstance(record, dict):
+                raise RecordError(origin, f"expected a JSON object, got {type(record).__name__}")
             yield origin, record
 
 
@@ -127,17 +166,24 @@ def merge_single_pass(paths: Sequence[Path]) -> tuple[list[dict], list[Problem]]
     return [record for _, record in kept.values()], problems
 
 
-def expand_inputs(paths: Sequence[Path]) -> list[Path]:
-    """Files as given; directories contribute their `*.jsonl` and `*.zip` files."""
+def expand_inputs(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
+    """Files as given; directories contribute their `*.jsonl` and `*.zip` files.
+
+    A missing path, or a folder with neither, is an error naming it.
+    """
     files: list[Path] = []
+    problems: list[Problem] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in {".jsonl", ".zip"})
+            found = sorted(p for p in path.iterdir() if p.suffix in {".jsonl", ".zip"})
+            if not found:
+                problems.append(Problem("error", Origin(str(path)), "folder has no .jsonl or .zip files"))
+            files += found
         elif path.exists():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such file or directory")
-    return files
+            problems.append(Problem("error", Origin(str(path)), "no such file or folder"))
+    return files, problems
 
 
 def check_inputs(
@@ -147,13 +193,23 @@ def check_inputs(
     tokens: TokenPolicy = TokenPolicy.expand,
     annotator: str | None = None,
 ) -> Checked:
-    """Parse and validate every record of every input file; nothing is dropped unreported."""
+    """Parse and validate every record of every input file; nothing is dropped unreported.
+
+    No record at all in the inputs is an error (an empty export validates nothing); one
+    empty file among others is only a warning, since Doccano exports an empty file for a
+    member who labelled nothing.
+    """
     result = Checked()
     raw: list[Example] = []
-    for path in expand_inputs(paths):
+    files, result.problems = expand_inputs(paths)
+    for path in files:
         examples, problems = read_doccano(path, annotator)
         raw += examples
         result.problems += problems
+        if not examples and not problems:
+            result.problems.append(Problem("warning", Origin(str(path)), "no records"))
+    if not raw and not result.errors:
+        result.problems.append(Problem("error", Origin(", ".join(map(str, paths)) or "<no input>"), "no records to check"))
     result.problems += check_duplicates(raw)
     for example in raw:
         clean, problems = check_example(example, schema, nlp, offsets="utf16", tokens=tokens)
@@ -162,8 +218,26 @@ def check_inputs(
     return result
 
 
-def article_examples(examples: Sequence[Example], articles: dict[str, Article]) -> tuple[list[Example], list[Problem]]:
-    """Group paragraphs by (annotator, article) and rebuild article-level examples."""
+def _rebased(parts: Sequence[Example]) -> tuple[str, list[Example]]:
+    """The given paragraphs alone, joined by a blank line, with `start`/`end` meta re-based onto that text."""
+    pieces, rebased, cursor = [], [], 0
+    for part in sorted(parts, key=lambda p: p.meta.get("start", 0)):
+        pieces.append(part.text)
+        rebased.append(replace(part, meta={**part.meta, "start": cursor, "end": cursor + len(part.text)}))
+        cursor += len(part.text) + 2
+    return "\n\n".join(pieces), rebased
+
+
+def article_examples(
+    examples: Sequence[Example], articles: dict[str, Article], partial: PartialPolicy = PartialPolicy.exclude
+) -> tuple[list[Example], list[Problem]]:
+    """Group paragraphs by (annotator, article) and rebuild article-level examples.
+
+    A paragraph of the article with no record is not annotated, not "no entities": training
+    on it would teach the model to find nothing there. Such articles are rebuilt from their
+    annotated paragraphs only (`exclude`, with a warning naming them; the doc's text is
+    then those paragraphs joined by blank lines) or are an error (`error`).
+    """
     groups: dict[tuple[str | None, str], list[Example]] = defaultdict(list)
     problems: list[Problem] = []
     for ex in examples:
@@ -175,10 +249,21 @@ def article_examples(examples: Sequence[Example], articles: dict[str, Article]) 
     merged = []
     for (annotator, article_id), parts in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         article = articles[article_id]
+        expected = [p.id for p in corpus_paragraphs(article)]
+        missing = [pid for pid in expected if pid not in {part.meta.get("paragraph_id") for part in parts}]
         example, found = merge_paragraphs(article_id, article.text, parts)
+        problems += found
+        if missing:
+            where = Origin(parts[0].origin.file, None, article_id)
+            what = f"{len(missing)} of {len(expected)} paragraphs of article {article_id} have no record ({', '.join(missing[:5])})"
+            if partial is PartialPolicy.error:
+                problems.append(Problem("error", where, f"{what}; annotate them or use --partial exclude"))
+                continue
+            problems.append(Problem("warning", where, f"{what}: left out of the training doc, not trained as empty"))
+            example, _ = merge_paragraphs(article_id, *_rebased([p for p in parts if paragraph_fits(article.text, p)]))
+            example.meta["excluded_paragraphs"] = missing
         example.meta.update(source=article.source, split=article.split)
         merged.append(example)
-        problems += found
     return merged, problems
 
 
@@ -191,12 +276,14 @@ def write_outputs(
     training needs one version of the truth; the adjudicated gold is its own annotator.
     """
     counts: dict[str, int] = {}
+    written: list[Path] = []
     by_annotator: dict[str | None, list[Example]] = defaultdict(list)
     for ex in paragraphs:
         by_annotator[ex.annotator].append(ex)
     for annotator, exs in by_annotator.items():
         name = f"{annotator or 'annotations'}.prodigy.jsonl"
         counts[name] = write_jsonl(out_dir / name, (example_to_prodigy(nlp, ex) for ex in exs))
+        written.append(out_dir / name)
     annotators = sorted({str(ex.annotator) for ex in articles})
     for annotator in annotators:
         base = out_dir if len(annotators) == 1 else out_dir / annotator
@@ -207,8 +294,23 @@ def write_outputs(
         for split, docbin in splits.items():
             target = base / f"{split}.spacy"
             atomic_write_bytes(target, docbin.to_bytes())
+            written.append(target)
             counts[str(target.relative_to(out_dir))] = len(docbin)
+    _remove_stale(out_dir, written)
     return counts
+
+
+def _remove_stale(out_dir: Path, written: Sequence[Path]) -> None:
+    """Delete outputs of an earlier run that this run did not write (a split or annotator gone).
+
+    Only the kinds of file `write_outputs` makes are touched: an old `dev.spacy` left beside a
+    new `train.spacy` would be trained on as if it were current.
+    """
+    keep = {p.resolve() for p in written}
+    for pattern in ("*.prodigy.jsonl", "*.spacy", "*/*.spacy"):
+        for path in out_dir.glob(pattern):
+            if path.resolve() not in keep:
+                path.unlink()
 
 
 def convert(
@@ -219,10 +321,11 @@ def convert(
     articles: dict[str, Article],
     tokens: TokenPolicy = TokenPolicy.expand,
     annotator: str | None = None,
+    partial: PartialPolicy = PartialPolicy.exclude,
 ) -> tuple[Checked, dict[str, int]]:
     """Validate everything, then (only if there is no error) write Prodigy JSONL and DocBins."""
     checked = check_inputs(inputs, schema, nlp, tokens, annotator)
-    merged, problems = article_examples(checked.examples, articles)
+    merged, problems = article_examples(checked.examples, articles, partial)
     checked.problems += problems
     raise_on_errors(checked.problems)
     return checked, write_outputs(nlp, schema, checked.examples, merged, out_dir)

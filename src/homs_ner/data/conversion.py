@@ -96,6 +96,12 @@ def doc_to_example(doc: Doc, schema: Schema, origin: Origin | None = None) -> Ex
 # --- paragraphs -> article ------------------------------------------------------------------
 
 
+def paragraph_fits(article_text: str, part: Example) -> bool:
+    """Whether the paragraph's meta `start`/`end` (integers) point at its own text in the article."""
+    start, end = part.meta.get("start"), part.meta.get("end")
+    return type(start) is int and type(end) is int and article_text[start:end] == part.text
+
+
 def merge_paragraphs(article_id: str, article_text: str, parts: Sequence[Example]) -> tuple[Example, list[Problem]]:
     """Rebuild the article-level example from its annotated paragraphs (offsets from meta)."""
     problems: list[Problem] = []
@@ -103,7 +109,7 @@ def merge_paragraphs(article_id: str, article_text: str, parts: Sequence[Example
     relations: list[Relation] = []
     for part in sorted(parts, key=lambda p: p.meta.get("start", 0)):
         start, end = part.meta.get("start"), part.meta.get("end")
-        if not isinstance(start, int) or not isinstance(end, int) or article_text[start:end] != part.text:
+        if not paragraph_fits(article_text, part):
             problems.append(Problem("error", part.origin, f"paragraph text does not match article {article_id} at [{start}, {end})"))
             continue
         prefix = f"{part.meta.get('paragraph', start)}:"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from homs_ner.data.io import atomic_write_text
+from homs_ner.data.io import atomic_write_text, jsonl_lines
 
 SPLITS = ("train", "dev", "test")
 SOURCES = ("seed", "synthetic")
@@ -93,7 +93,7 @@ def _check_record(record: dict, where: str) -> None:
 def read_metadata(path: Path) -> list[dict]:
     """Read `articles.jsonl`, checking every record; errors name file and line."""
     records, seen = [], set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in jsonl_lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"

@@ -50,6 +50,16 @@ class JsonlError(ValueError):
         self.where, self.lineno, self.reason = where, lineno, reason
 
 
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a JSONL text, split on "\\n" only.
+
+    Not `str.splitlines()`: that also splits at U+2028/U+2029 (and \\x85, \\x1c-\\x1e), which
+    JSON allows unescaped inside strings and Doccano writes into exported texts; a record
+    would break in two and every later line number would shift.
+    """
+    return enumerate(text.split("\n"), start=1)
+
+
 def iter_jsonl(lines: Iterable[str], where: str) -> Iterator[tuple[int, dict]]:
     """Yield (line number, record) of the non-blank lines; a bad line raises JsonlError."""
     for lineno, line in enumerate(lines, start=1):

@@ -8,6 +8,7 @@ the conversion happens here and only here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -125,6 +126,14 @@ def _doccano_spans(record: dict, origin: Origin) -> list[dict]:
     return [{"id": f"t{i}", "start_offset": s, "end_offset": e, "label": lab} for i, (s, e, lab) in enumerate(triples)]
 
 
+def _offset(raw: dict, key: str, origin: Origin) -> int:
+    """An offset exactly as an integer: 5.9, "37" or true are errors, not silently coerced to 5, 37, 1."""
+    value = raw.get(key)
+    if type(value) is not int:
+        raise RecordError(origin, f"span {raw.get('id', '?')}: {key} must be an integer, got {json.dumps(value)}")
+    return value
+
+
 def from_doccano(record: dict, origin: Origin, annotator: str | None = None) -> Example:
     """Parse one Doccano record. Offsets stay in UTF-16 units until `validation` maps them.
 
@@ -137,8 +146,9 @@ def from_doccano(record: dict, origin: Origin, annotator: str | None = None) -> 
     meta.update({k: v for k, v in record.items() if k not in DOCCANO_RESERVED})
     spans = []
     for raw in _doccano_spans(record, origin):
+        start, end = _offset(raw, "start_offset", origin), _offset(raw, "end_offset", origin)
         try:
-            spans.append(Span(int(raw["start_offset"]), int(raw["end_offset"]), str(raw["label"]), str(raw["id"])))
+            spans.append(Span(start, end, str(raw["label"]), str(raw["id"])))
         except (KeyError, TypeError, ValueError) as err:
             raise RecordError(origin, f"malformed span {raw!r}: {err}") from err
     relations = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Literal
 
+from homs_ner.data.corpus import MAX_PARAGRAPH_CHARS
 from homs_ner.data.records import Example, Origin, Relation, Span, utf16_to_python
 from homs_ner.data.schema import CLAUSE_KIND, Schema
 
@@ -28,6 +29,13 @@ class TokenPolicy(str, Enum):
 
     expand = "expand"
     reject = "reject"
+
+
+class PartialPolicy(str, Enum):
+    """What `convert` does with an article whose records cover only some of its paragraphs."""
+
+    exclude = "exclude"
+    error = "error"
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,9 @@ def check_example(
         return example, [_err(origin, "empty text")]
     if "\r" in example.text:
         return example, [_err(origin, "text contains CR (CRLF line endings): Doccano's offsets shift; convert to LF")]
+    if len(example.text) > nlp.max_length:
+        return example, [_err(origin, f"text has {len(example.text):,} characters, over the limit of {nlp.max_length:,} "
+                                      f"(spaCy's max_length; paragraphs are at most {MAX_PARAGRAPH_CHARS})")]
     spans = _dedupe_spans(example.spans, origin, out)
     spans = _map_offsets(replace(example, spans=spans), offsets, out)
     spans = _check_labels(spans, schema, origin, out)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from homs_ner.data.io import JsonlError, atomic_write_bytes, export_members, iter_jsonl
+from homs_ner.data.io import JsonlError, atomic_write_bytes, export_members, iter_jsonl, jsonl_lines
 from homs_ner.doccano.http import DoccanoSession
 from homs_ner.doccano.types import (
     Comment,
@@ -244,6 +245,10 @@ class DoccanoClient(DoccanoSession):
         """Change only the given fields (PATCH), e.g. ``meta``; never the text of annotated work."""
         return cast(Example, self._json("PATCH", f"/v1/projects/{pid}/examples/{eid}", json=fields))
 
+    def delete_example(self, pid: int, eid: int) -> None:
+        """Delete one example (and every user's annotations on it)."""
+        self._request("DELETE", f"/v1/projects/{pid}/examples/{eid}")
+
     def spans(self, pid: int, eid: int) -> list[Span]:
         return cast(list[Span], list(self._iter(f"/v1/projects/{pid}/examples/{eid}/spans")))
 
@@ -350,7 +355,7 @@ def read_export_zip(path: Path) -> dict[str, list[dict[str, Any]]]:
     """
     try:
         members = export_members(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise ExportFormatError(f"{path}: not a readable zip ({exc})") from exc
     if not members:
         raise ExportFormatError(f"{path}: no .jsonl member (was it exported as JSONL?)")
@@ -359,7 +364,7 @@ def read_export_zip(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 def _parse_jsonl(data: bytes, where: str) -> list[dict[str, Any]]:
     try:
-        lines = data.decode("utf-8").splitlines()
+        lines = (line for _, line in jsonl_lines(data.decode("utf-8")))
     except UnicodeDecodeError as exc:
         raise ExportFormatError(f"{where}: not UTF-8 ({exc})") from exc
     try:

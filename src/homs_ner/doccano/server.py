@@ -14,6 +14,8 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import re
 import secrets
@@ -33,18 +35,33 @@ from homs_ner.doccano.client import DoccanoClient
 from homs_ner.doccano.frontend import rtl_default_applied
 from homs_ner.doccano.server_env import (
     LOG_TAIL_LINES,
+    PASSWORD_ENV,
+    PASSWORD_FILE,
     SERVER_REQUIREMENTS,
     DoccanoServerError,
     clean_env,
-    default_admin_password,
     ensure_port_free,
     free_port,
     server_venv_ready,
+    stored_admin_password,
     tail,
+    write_private,
 )
 from homs_ner.doccano.types import User
 
 DEFAULT_ADMIN_USERNAME = "admin"
+PID_FILE = "serve.pids"
+# Host names the server answers to: those it is bound to (127.0.0.1) and their usual alias.
+ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+SETTINGS_MODULE = "homs_ner_doccano_settings"
+_SETTINGS_SOURCE = """\
+# Written by homs-ner: Doccano's production settings with ALLOWED_HOSTS limited to loopback.
+import os
+
+from config.settings.production import *  # noqa: F401,F403
+
+ALLOWED_HOSTS = os.environ["HOMS_NER_ALLOWED_HOSTS"].split(",")
+"""
 DB_NAME = "db.sqlite3"
 # Celery logs this once its consumer is connected to the broker and the queue declared.
 _WORKER_READY = re.compile(rb"celery@\S+ ready\.")
@@ -54,10 +71,15 @@ class DoccanoServer:
     """A Doccano web server and Celery worker, each in its own process group.
 
     ``home`` keeps everything that must survive a restart: the SQLite database (which is
-    also the Celery broker), uploaded and exported files under ``media/``, a secret key
-    and the logs ``web.log``, ``worker.log`` and ``setup.log``. The database and the admin
-    user are created only when ``home`` has no database yet, so a persistent home keeps
-    projects and annotations, and the admin password is the one set at creation time.
+    also the Celery broker), uploaded and exported files under ``media/``, a secret key,
+    the admin password and the logs ``web.log``, ``worker.log`` and ``setup.log``. It is
+    private (0700, files 0600): the database holds the admin's API token. The database
+    and the admin user are created only when ``home`` has no database yet, so a persistent
+    home keeps projects and annotations.
+
+    The admin password is ``admin_password`` if given, else ``$DOCCANO_ADMIN_PASSWORD``,
+    else the one stored in ``home``, else a new random one; whichever it is gets stored in
+    ``home/admin_password`` and, if it differs from the stored one, applied to the user.
     """
 
     def __init__(
@@ -77,7 +99,8 @@ class DoccanoServer:
         self.venv = Path(venv).resolve()
         self.port = port or free_port()
         self.admin_username = admin_username
-        self.admin_password = admin_password or default_admin_password()
+        self.admin_password = admin_password or os.environ.get(PASSWORD_ENV) or stored_admin_password(self.home) or ""
+        self.notes: list[str] = []
         self.startup_timeout = startup_timeout
         self.web_workers = web_workers
         self.use_template_db = use_template_db
@@ -111,11 +134,17 @@ class DoccanoServer:
                 f"Doccano at {self.venv} would open Arabic left-to-right (its frontend is not patched); "
                 "run `homs-ner doccano install`"
             )
+        self._stop_leftovers()
         ensure_port_free(self.port)
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "media").mkdir(exist_ok=True)
+        self._make_private()
+        if not self.admin_password:
+            self.admin_password = secrets.token_urlsafe(18)
+            self.notes.append(f"generated an admin password (set ${PASSWORD_ENV} to choose one)")
         if not self.db_path.exists():
             self._initialise_db()
+        elif self.admin_password != stored_admin_password(self.home):
+            self._set_admin_password()
+            self.notes.append("applied the new admin password to the existing database")
         try:
             # Worker first: both processes get-or-create kombu's "celery" queue row in
             # the SQLite broker, and started together they race (UNIQUE constraint
@@ -147,6 +176,7 @@ class DoccanoServer:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
         self._procs.clear()
+        (self.home / PID_FILE).unlink(missing_ok=True)
 
     def check_alive(self) -> None:
         """Raise with the log tail if the web server or the worker has exited."""
@@ -198,20 +228,57 @@ class DoccanoServer:
             DOCCANO_HOME=str(self.home),
             DATABASE_URL=f"sqlite:///{self.db_path}",
             MEDIA_ROOT=str(self.home / "media"),
-            DJANGO_SETTINGS_MODULE="config.settings.production",
+            DJANGO_SETTINGS_MODULE=SETTINGS_MODULE,
+            PYTHONPATH=str(self._settings_dir()),
+            HOMS_NER_ALLOWED_HOSTS=",".join(ALLOWED_HOSTS),
             STANDALONE="True",  # what `doccano webserver` sets: serves /media and the favicon
             DEBUG="False",
             SECRET_KEY=self._secret_key(),
         )
         return env
 
+    def _settings_dir(self) -> Path:
+        """A folder in ``home`` holding the settings module (Doccano's with ALLOWED_HOSTS limited).
+
+        Doccano 1.8.4 hard-codes ``ALLOWED_HOSTS = ["*"]``: any Host header is served, so a
+        DNS-rebinding page in an annotator's browser could reach the API under its own name.
+        """
+        folder = self.home / "settings"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        module = folder / f"{SETTINGS_MODULE}.py"
+        if not module.exists() or module.read_text(encoding="utf-8") != _SETTINGS_SOURCE:
+            write_private(module, _SETTINGS_SOURCE)
+        return folder
+
     def _secret_key(self) -> str:
         """A per-home random key: Doccano's built-in default is public on GitHub."""
         path = self.home / "secret_key"
         if not path.exists():
-            path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
-            path.chmod(0o600)
+            write_private(path, secrets.token_urlsafe(50))
         return path.read_text(encoding="utf-8").strip()
+
+    def _make_private(self) -> None:
+        """Data folder 0700 and everything in it owner-only: the database holds the admin's API token.
+
+        Also repairs a home made by an earlier version (database 0644); new files are
+        private from the start (the children run with umask 077).
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "media").mkdir(exist_ok=True)
+        self.home.chmod(0o700)
+        for path in self.home.iterdir():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+    def _set_admin_password(self) -> None:
+        """Create the admin user or set its password, and store the password (0600) in ``home``.
+
+        Through Django itself with the password in the environment: on a command line
+        (``doccano createuser --password``) any local user could read it with ``ps``.
+        """
+        backend = next(self.venv.glob("lib/python3*/site-packages/backend"))
+        env = {**self._env(), "HOMS_NER_ADMIN": self.admin_username, "HOMS_NER_PASSWORD": self.admin_password}
+        self._run_logged([str(self.venv / "bin" / "python"), str(backend / "manage.py"), "shell", "-c", _SET_PASSWORD], env, "set the admin password")
+        write_private(self.home / PASSWORD_FILE, self.admin_password)
 
     def _initialise_db(self) -> None:
         """Migrate (or copy the cached migrated template) and create the admin user.
@@ -227,7 +294,8 @@ class DoccanoServer:
                 self._doccano("init")
                 if self.use_template_db:  # atomic: parallel runs never see half a template
                     atomic_write_bytes(template, self.db_path.read_bytes())
-            self._doccano("createuser", "--username", self.admin_username, "--password", self.admin_password)
+            self.db_path.chmod(0o600)
+            self._set_admin_password()
         except BaseException:
             self.db_path.unlink(missing_ok=True)
             raise
@@ -243,16 +311,13 @@ class DoccanoServer:
         return self.venv / ".homs-ner-cache" / f"{tag}-template.sqlite3"
 
     def _doccano(self, *args: str) -> None:
-        with open(self.home / "setup.log", "ab") as log:
-            done = subprocess.run(
-                [str(self.venv / "bin" / "doccano"), *args],
-                env=self._env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
+        self._run_logged([str(self.venv / "bin" / "doccano"), *args], self._env(), f"`doccano {args[0]}`")
+
+    def _run_logged(self, argv: list[str], env: dict[str, str], what: str) -> None:
+        with open(self.home / "setup.log", "ab", opener=_private) as log:
+            done = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False, preexec_fn=_child_setup)
         if done.returncode != 0:
-            raise DoccanoServerError(f"`doccano {args[0]}` failed (exit {done.returncode})\n{self.log_tail()}")
+            raise DoccanoServerError(f"{what} failed (exit {done.returncode})\n{self.log_tail()}")
 
     def _gunicorn_argv(self) -> list[str]:
         backend = next(self.venv.glob("lib/python3*/site-packages/backend"))
@@ -273,14 +338,35 @@ class DoccanoServer:
         across restarts of the same home).
         """
         path = self.home / f"{name}.log"
-        with open(path, "ab") as log:
+        with open(path, "ab", opener=_private) as log:
             log.write(f"=== homs-ner: starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
             log.flush()
             offset = log.tell()
             self._procs[name] = subprocess.Popen(
-                argv, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_child_setup,
             )
+        write_private(self.home / PID_FILE, json.dumps({n: p.pid for n, p in self._procs.items()}))
         return path, offset
+
+    def _stop_leftovers(self) -> None:
+        """Stop a web server or worker that an earlier `serve` of this home left running.
+
+        Its pid file names them; a pid counts only while it still runs with this home's
+        ``DOCCANO_HOME`` (pids are reused). Says what it found in ``notes``.
+        """
+        path = self.home / PID_FILE
+        if not path.exists():
+            return
+        try:
+            pids = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            pids = {}
+        for name, pid in sorted(pids.items()):
+            if _runs_with_home(int(pid), self.home):
+                _kill_group(int(pid), self.stop_grace)
+                self.notes.append(f"stopped the {name} (process group {pid}) that an earlier serve of {self.home} left running")
+        path.unlink(missing_ok=True)
 
     def _poll(
         self, what: str, state: str, deadline: float, probe: Callable[[float], str | None], interval: float
@@ -319,6 +405,54 @@ def _worker_ready(log: Path, offset: int) -> str | None:
 
 
 
+# Run in each child between fork and exec: private files (umask 077), and death with its
+# parent: if `serve` is killed (SIGKILL, a closed terminal), the kernel sends the web server
+# and the worker SIGTERM and they shut down instead of running on as orphans.
+_PR_SET_PDEATHSIG = 1
+_SET_PASSWORD = (
+    "import os; from django.contrib.auth import get_user_model; U = get_user_model(); "
+    "name, password = os.environ['HOMS_NER_ADMIN'], os.environ['HOMS_NER_PASSWORD']; "
+    "user = U.objects.filter(username=name).first() or U.objects.create_superuser(name, '', password); "
+    "user.set_password(password); user.save()"
+)
+
+
+def _private(path: str, flags: int) -> int:
+    """`open` opener creating files readable by their owner only."""
+    return os.open(path, flags, 0o600)
+
+
+def _child_setup() -> None:
+    os.umask(0o077)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _runs_with_home(pid: int, home: Path) -> bool:
+    """Whether process `pid` is alive and is a Doccano process of `home` (its environment says so)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"DOCCANO_HOME={home}".encode() in environ
+
+
+def _kill_group(pgid: int, grace: float) -> None:
+    """SIGTERM a process group, SIGKILL it if it is still there after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     if proc.poll() is None:
         try:
@@ -334,34 +468,35 @@ def serve(
     venv: Path,
     admin_username: str = DEFAULT_ADMIN_USERNAME,
     admin_password: str | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> None:
     """Run Doccano in the foreground until Ctrl-C or SIGTERM, then stop it cleanly.
 
     Raises :class:`DoccanoServerError` if the web server or the worker dies meanwhile.
     """
-    from_env = admin_password is None and "DOCCANO_ADMIN_PASSWORD" in os.environ
     server = DoccanoServer(
         home, venv=venv, port=port, admin_username=admin_username, admin_password=admin_password
     )
     echo(f"Starting Doccano (data in {server.home}, logs in {server.home}/*.log) ...")
     with server:
-        password_note = "$DOCCANO_ADMIN_PASSWORD" if from_env else server.admin_password
+        for note in server.notes:
+            echo(f"Note: {note}")
         echo(f"Doccano is ready in {server.startup_seconds:.1f} s at {server.url}")
-        echo(f"Admin user: {server.admin_username} (password: {password_note}; set when {server.db_path} was created)")
+        echo(f"Admin user: {server.admin_username} (password in {server.home / PASSWORD_FILE}, readable by you only)")
         echo("Press Ctrl-C to stop.")
         _wait_for_stop_signal(server)
         echo("Stopping Doccano ...")
 
 
 def _wait_for_stop_signal(server: DoccanoServer) -> None:
-    """Block until SIGINT/SIGTERM, watching that both server processes stay alive."""
+    """Block until SIGINT/SIGTERM/SIGHUP, watching that both server processes stay alive."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: a closed terminal must stop the server, not leave it running.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         while not stop.wait(1.0):
             server.check_alive()

@@ -18,9 +18,11 @@ from pathlib import Path
 from homs_ner.doccano.frontend import FrontendPatchError, patch_rtl_default
 
 SERVER_REQUIREMENTS = ("doccano==1.8.4", "numpy<2", "marshmallow<4")
-# Development default only: the server listens on loopback, and a real deployment sets
-# DOCCANO_ADMIN_PASSWORD. It must pass Django's password validators (length 8, not common).
-DEV_ADMIN_PASSWORD = "homs-ner-dev-admin"
+# The one variable for the admin password: read by `serve` (first start, or a change) and by
+# every client command. Without it, `serve` generates one on first start.
+PASSWORD_ENV = "DOCCANO_ADMIN_PASSWORD"
+# Where the admin password lives (mode 0600): only in the data folder, never printed.
+PASSWORD_FILE = "admin_password"
 LOG_TAIL_LINES = 40
 # Imports that fail in a broken venv: pandas without numpy<2, environs without marshmallow<4.
 _VENV_PROBE = "import backend, celery, django, environs, gunicorn, pandas"
@@ -33,9 +35,31 @@ class DoccanoServerError(RuntimeError):
 
 
 
-def default_admin_password() -> str:
-    """``$DOCCANO_ADMIN_PASSWORD`` or the documented development default."""
-    return os.environ.get("DOCCANO_ADMIN_PASSWORD") or DEV_ADMIN_PASSWORD
+def stored_admin_password(home: Path) -> str | None:
+    """The admin password `serve` stored in the data folder, if any."""
+    path = Path(home) / PASSWORD_FILE
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def default_admin_password(home: Path) -> str:
+    """``$DOCCANO_ADMIN_PASSWORD``, else the one stored in ``home`` by `serve`."""
+    password = os.environ.get(PASSWORD_ENV) or stored_admin_password(home)
+    if not password:
+        raise DoccanoServerError(
+            f"no Doccano admin password: set ${PASSWORD_ENV}, or start `homs-ner doccano serve` once "
+            f"(it stores a generated one in {Path(home) / PASSWORD_FILE})"
+        )
+    return password
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret readable by its owner only (0600 from the start, not chmod-ed afterwards)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def free_port() -> int:

@@ -2,7 +2,10 @@
 
 `push` is idempotent: the project is found by name, label types are matched by text (and
 updated when the schema changed their colour or key), and examples by `paragraph_id` meta,
-so pushing twice creates no duplicates. A paragraph whose text changed since it was pushed
+so pushing twice creates no duplicates. Two pushes at the same time would both see a
+paragraph missing and both upload it: pushes to one project from this machine take a lock,
+and any push removes duplicates that exist anyway (from another machine, or from before the
+lock), keeping each paragraph's first example. A paragraph whose text changed since it was pushed
 is an error rather than an overwrite: annotations on the old text would silently shift.
 
 `pull` uses Doccano's JSONL export (through the REST API): it is the only read that returns
@@ -13,7 +16,11 @@ annotator, and both are inputs `homs-ner convert` accepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import fcntl
+import hashlib
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +50,43 @@ class PushReport:
     label_types_updated: int
     examples_created: int
     examples_existing: int
+    duplicates_removed: int = 0
+
+
+@contextmanager
+def push_lock(url: str, project: str) -> Iterator[None]:
+    """An exclusive lock per (server, project) on this machine, held for a whole push.
+
+    A file lock (flock) in the temporary folder: released by the kernel when the process
+    dies, so a killed push never leaves it stuck.
+    """
+    key = hashlib.sha256(f"{url.rstrip('/')}|{project}".encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"homs-ner-push-{key}.lock"
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_duplicates(client: DoccanoClient, pid: int, examples: Iterable[dict]) -> tuple[dict[str, dict], int]:
+    """Examples by paragraph id, and how many later copies of a paragraph (same text) were deleted.
+
+    The first (lowest id) is kept: it is the one Doccano shows first and annotators reach first.
+    """
+    kept: dict[str, dict] = {}
+    removed = 0
+    for example in sorted(examples, key=lambda e: e["id"]):
+        key = (example.get("meta") or {}).get("paragraph_id")
+        if not key:
+            continue
+        if key not in kept:
+            kept[key] = example
+        elif kept[key]["text"] == example["text"]:
+            client.delete_example(pid, example["id"])
+            removed += 1
+    return kept, removed
 
 
 def _label_fields(label: LabelInfo) -> dict:
@@ -110,13 +154,24 @@ def push(
     paragraphs: Sequence[Paragraph],
     progress: Progress | None = None,
 ) -> PushReport:
-    """Create or update the project and upload the paragraphs that are not there yet."""
+    """Create or update the project and upload the paragraphs that are not there yet.
+
+    Holds `push_lock` for the server and project; repairs duplicates found (see the module doc).
+    """
+    with push_lock(client.base_url, name):
+        return _push(client, name, schema, guideline, paragraphs, progress)
+
+
+def _push(
+    client: DoccanoClient,
+    name: str,
+    schema: Schema,
+    guideline: str,
+    paragraphs: Sequence[Paragraph],
+    progress: Progress | None,
+) -> PushReport:
     pid, created, types_created, types_updated = ensure_project(client, name, schema, guideline)
-    existing = {}
-    for example in client.examples(pid):
-        key = (example.get("meta") or {}).get("paragraph_id")
-        if key:
-            existing[key] = example
+    existing, duplicates = _remove_duplicates(client, pid, client.examples(pid))
     changed = [p.id for p in paragraphs if p.id in existing and existing[p.id]["text"] != p.text]
     if changed:
         raise DoccanoError(
@@ -131,7 +186,7 @@ def push(
         client.create_example(pid, paragraph.text, paragraph.meta)
         if progress:
             progress(done, len(todo))
-    return PushReport(pid, created, types_created, types_updated, len(todo), len(paragraphs) - len(todo))
+    return PushReport(pid, created, types_created, types_updated, len(todo), len(paragraphs) - len(todo), duplicates)
 
 
 def pull(client: DoccanoClient, name: str, out_dir: Path, timeout: float = 300.0) -> dict[str, Path]:

@@ -49,6 +49,22 @@ print(json.dumps({"words": words, "seconds": best}))
 """
 
 
+# One long article, as `predict` runs it (windows, see homs_ner.outputs.inference): time and peak
+# memory should grow linearly with its length.
+LONG_SCRIPT = r"""
+import json, sys, time
+import spacy
+from homs_ner.outputs.inference import pipe_articles
+model, path = sys.argv[1], sys.argv[2]
+text = open(path, encoding="utf-8").read()
+nlp = spacy.load(model)
+list(pipe_articles(nlp, [text[:200]]))
+start = time.perf_counter()
+doc = next(pipe_articles(nlp, [text]))
+print(json.dumps({"chars": len(doc.text), "seconds": time.perf_counter() - start}))
+"""
+
+
 def _run_module(module: str, args: list[str]) -> tuple[str, float, float]:
     """Run a module (or a .py script) with args in a child; return stdout, wall seconds, peak RSS in MB."""
     start = time.perf_counter()
@@ -68,6 +84,18 @@ def inference(model: str, texts: list[str], repeats: int = 3) -> dict:
         out, _, peak = _run_module(str(script), [model, str(data), str(repeats)])
     result = json.loads(out.strip().splitlines()[-1])
     return {**result, "words_per_second": result["words"] / result["seconds"], "peak_rss_mb": peak}
+
+
+def long_article(model: str, texts: list[str], chars: int) -> dict:
+    """Seconds and peak memory for one article of `chars` characters (the texts repeated)."""
+    joined = "\n".join(texts)
+    text = (joined * (chars // max(len(joined), 1) + 1))[:chars]
+    with tempfile.TemporaryDirectory(prefix="homs-ner-bench-") as tmp:
+        script, data = Path(tmp) / "long.py", Path(tmp) / "article.txt"
+        script.write_text(LONG_SCRIPT, encoding="utf-8")
+        data.write_text(text, encoding="utf-8")
+        out, _, peak = _run_module(str(script), [model, str(data)])
+    return {**json.loads(out.strip().splitlines()[-1]), "peak_rss_mb": peak}
 
 
 def training(config: Path, train: Path, dev: Path, steps: int, extra: list[str]) -> dict:
@@ -91,7 +119,13 @@ def to_markdown(result: dict) -> str:
              "## Inference", "", *table(["pipeline", "words", "seconds", "words/s", "peak memory (MB)"], (
                  [name, r["words"], f"{r['seconds']:.2f}", f"**{r['words_per_second']:.0f}**", f"{r['peak_rss_mb']:.0f}"]
                  for name, r in result["inference"].items()))]
-    lines += ["", "Target: transformer pipeline >= 2,000 words/s on 2 CPU cores.", "",
+    lines += ["", "Target: transformer pipeline >= 2,000 words/s on 2 CPU cores.", ""]
+    if result.get("long"):
+        lines += ["## One long article (windows of at most 3,000 characters)", "",
+                  *table(["pipeline", "characters", "seconds", "peak memory (MB)"], (
+                      [name, f"{r['chars']:,}", f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}"]
+                      for name, runs in result["long"].items() for r in runs)), ""]
+    lines += [
               "## Training (short run, initialisation included)", "",
               *table(["pipeline", "steps", "seconds", "seconds/step (incl. init)", "peak memory (MB)"], (
                   [name, r["steps"], f"{r['total_seconds']:.1f}", f"{r['total_seconds'] / r['steps']:.1f}", f"{r['peak_rss_mb']:.0f}"]

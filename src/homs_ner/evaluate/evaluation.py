@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span as SpacySpan
 from spacy.training import biluo_to_iob, offsets_to_biluo_tags
 
 from homs_ner.data.conversion import doc_to_example
@@ -27,15 +27,30 @@ from homs_ner.report import pct, row
 SPAN_PIPES = {"ner", "span_finder", "spancat", "spancat_singlelabel", "clause_tagger", "clause_classifier"}
 
 
-def iob2_tags(doc: Doc) -> list[str]:
-    """IOB2 tags of the doc's entities (via spaCy's BILUO tags)."""
-    offsets = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+def _whole_tokens(doc: Doc, gold: SpacySpan) -> SpacySpan:
+    """The gold span on `doc`'s tokens, expanded to whole tokens where the pipeline's tokenizer cuts it.
+
+    Gold DocBins keep the tokens of the tokenizer they were converted with; a model trained
+    with newer splitting rules may cut a gold span inside a token, where a plain `char_span`
+    gives None and the span would be dropped (or crash `doc.ents`). Expanding is what
+    validation does with such spans.
+    """
+    return doc.char_span(gold.start_char, gold.end_char, label=gold.label_, alignment_mode="expand")
+
+
+def iob2_tags(doc: Doc, ents: Sequence[SpacySpan] | None = None) -> list[str]:
+    """IOB2 tags of the doc's entities, or of `ents` on its tokens (via spaCy's BILUO tags)."""
+    offsets = [(e.start_char, e.end_char, e.label_) for e in (doc.ents if ents is None else ents)]
     return biluo_to_iob(offsets_to_biluo_tags(doc, offsets))
 
 
 def seqeval_entities(gold: Sequence[Doc], pred: Sequence[Doc]) -> dict:
-    """Strict IOB2 seqeval: per label and micro precision, recall, F1 and support."""
-    y_true = [iob2_tags(d) for d in gold]
+    """Strict IOB2 seqeval: per label and micro precision, recall, F1 and support.
+
+    Gold entities are tagged on the predicted doc's tokens (expanded where those cut them),
+    so both tag sequences have one tag per token even when the tokenizers differ.
+    """
+    y_true = [iob2_tags(p, [_whole_tokens(p, e) for e in g.ents]) for g, p in zip(gold, pred)]
     y_pred = [iob2_tags(d) for d in pred]
     report = classification_report(y_true, y_pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
     return {
@@ -48,10 +63,8 @@ def seqeval_entities(gold: Sequence[Doc], pred: Sequence[Doc]) -> dict:
 def with_gold_spans(nlp: Language, gold: Doc, schema: Schema) -> Doc:
     """Run the pipeline's non-span components on a doc that carries the gold entities and clauses."""
     doc = nlp.make_doc(gold.text)
-    doc.ents = [doc.char_span(e.start_char, e.end_char, label=e.label_) for e in gold.ents]
-    doc.spans[schema.span_group] = [
-        doc.char_span(c.start_char, c.end_char, label=c.label_) for c in gold.spans.get(schema.span_group, [])
-    ]
+    doc.ents = [_whole_tokens(doc, e) for e in gold.ents]
+    doc.spans[schema.span_group] = [_whole_tokens(doc, c) for c in gold.spans.get(schema.span_group, [])]
     for name, pipe in nlp.pipeline:
         if name not in SPAN_PIPES:
             doc = pipe(doc)

@@ -1,8 +1,11 @@
 """A trainable view of the frozen shared transformer (`homs_ner.TransformerFeatures.v1`)."""
 
+from collections.abc import Callable
+
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import LayerNorm, Maxout, Model, chain, concatenate, with_array
+from thinc.layers.chain import forward as chain_forward, init as chain_init
 from thinc.types import Floats2d
 
 
@@ -42,8 +45,33 @@ def build_transformer_features(
         )
         features = concatenate(transformer, lexical)
     adapter = chain(LayerNorm(), Maxout(nO=width, nP=3, normalize=True, dropout=dropout))
-    model = chain(features, with_array(adapter))
+    model = _chain_skipping_empty_docs(features, with_array(adapter))
     model.set_dim("nO", width)
     return model
+
+
+def _chain_skipping_empty_docs(*layers: Model) -> Model[list[Doc], list[Floats2d]]:
+    """`chain(*layers)` run on the docs with tokens; a doc without any gets a (0, nO) array.
+
+    Why: the transformer listener gives a zero-length doc a (0, 0) array, not (0, nO), so
+    joining the batch failed ("all the input array dimensions ... size 0 ... size 384") and
+    one empty article crashed its whole batch. The node tree is exactly chain's, so
+    pipelines trained before this change still load. Only at prediction: while training,
+    the listener must see the batch the transformer saw, and training texts are never empty
+    (validation rejects them).
+    """
+    chained = chain(*layers)
+
+    def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[list[Floats2d], Callable]:
+        keep = [i for i, doc in enumerate(docs) if len(doc)]
+        if is_train or len(keep) == len(docs):
+            return chain_forward(model, docs, is_train)
+        found, backprop = chain_forward(model, [docs[i] for i in keep], is_train)
+        out = [model.ops.alloc2f(0, model.get_dim("nO")) for _ in docs]
+        for i, array in zip(keep, found):
+            out[i] = array
+        return out, lambda d_out: backprop([d_out[i] for i in keep])
+
+    return Model(chained.name, forward, init=chain_init, dims=dict.fromkeys(chained.dim_names), layers=chained.layers)
 
 

@@ -20,6 +20,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from homs_ner.data.conversion import relations_of
+from homs_ner.outputs.inference import pipe_articles
 
 
 
@@ -83,10 +84,12 @@ def doc_to_analysis(doc: Doc, span_group: str) -> Analysis:
 
 
 def analyze(nlp: Language, text: str) -> Analysis:
-    return doc_to_analysis(nlp(text), clause_group(nlp))
+    """One article of any length (empty too): see `analyze_many`."""
+    return next(analyze_many(nlp, [text], batch_size=1))
 
 
 def analyze_many(nlp: Language, texts: Iterable[str], batch_size: int = 8) -> Iterator[Analysis]:
+    """One analysis per text, in order; long articles run in windows, empty ones give empty results."""
     group = clause_group(nlp)
-    for doc in nlp.pipe(texts, batch_size=batch_size):
+    for doc in pipe_articles(nlp, texts, batch_size):
         yield doc_to_analysis(doc, group)

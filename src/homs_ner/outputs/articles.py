@@ -11,31 +11,33 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from homs_ner.data.conversion import doc_meta
+from homs_ner.outputs.inference import pipe_articles
+from homs_ner.outputs.inputs import ArticleFile
 
 
-def read_articles(files: Sequence[Path], vocab: Vocab) -> tuple[list[tuple[str, Doc]], list[tuple[str, str]]]:
+def read_articles(items: Sequence[Path | ArticleFile], vocab: Vocab) -> tuple[list[tuple[str, Doc]], list[tuple[str, str]]]:
     """(id, doc) of the annotated articles in ``.spacy`` DocBins, and (id, text) of every
-    article, DocBins' and ``.txt`` files' alike (the id: the article id in the doc's meta,
-    else the file name)."""
+    article, DocBins' and text files' alike (the id: the article id in the doc's meta, else
+    the file name). Text files come already read and checked (`homs_ner.outputs.inputs`)."""
     annotated: list[tuple[str, Doc]] = []
     texts: list[tuple[str, str]] = []
-    for path in files:
-        if path.suffix == ".spacy":
-            for doc in DocBin().from_disk(path).get_docs(vocab):
-                doc_id = str(doc_meta(doc).get("article_id") or f"{path.stem}-{len(annotated)}")
-                annotated.append((doc_id, doc))
-                texts.append((doc_id, doc.text))
-        else:
-            texts.append((path.stem, path.read_text(encoding="utf-8")))
+    for item in items:
+        if isinstance(item, ArticleFile):
+            texts.append((item.id, item.text))
+            continue
+        for doc in DocBin().from_disk(item).get_docs(vocab):
+            doc_id = str(doc_meta(doc).get("article_id") or f"{item.stem}-{len(annotated)}")
+            annotated.append((doc_id, doc))
+            texts.append((doc_id, doc.text))
     return annotated, texts
 
 
 def predict_articles(
-    nlp: Language, texts: Sequence[tuple[str, str]], advance: Callable[[], None] = lambda: None
+    nlp: Language, texts: Sequence[tuple[str, str]], batch_size: int = 4, advance: Callable[[], None] = lambda: None
 ) -> list[tuple[str, Doc]]:
-    """(id, predicted doc) per article; `advance` is called after each."""
+    """(id, predicted doc) per article, long ones in windows (`pipe_articles`); `advance` is called after each."""
     predicted = []
-    for (doc_id, _), doc in zip(texts, nlp.pipe(text for _, text in texts)):
+    for (doc_id, _), doc in zip(texts, pipe_articles(nlp, (text for _, text in texts), batch_size)):
         predicted.append((doc_id, doc))
         advance()
     return predicted

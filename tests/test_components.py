@@ -221,6 +221,19 @@ def test_callback_adds_every_schema_label(tmp_path: Path) -> None:
     assert nlp.get_pipe("rel").rschema == rschema()
 
 
+def test_callback_labels_the_clause_classifier_and_checks_the_tagger_key() -> None:
+    nlp = blank_arabic()
+    nlp.add_pipe("clause_tagger")
+    nlp.add_pipe("clause_classifier")
+    add_labels = spacy.registry.callbacks.get("homs_ner.add_schema_labels.v1")(str(DEFAULT_SCHEMA_PATH))
+    add_labels(nlp)
+    assert list(nlp.get_pipe("clause_classifier").labels) == SCHEMA.clause_labels
+    other = blank_arabic()
+    other.add_pipe("clause_tagger", config={"spans_key": "sc"})
+    with pytest.raises(ValueError, match="spans_key 'sc'"):
+        add_labels(other)
+
+
 def test_callback_refuses_a_clause_component_on_another_key() -> None:
     nlp = blank_arabic()
     nlp.add_pipe("spancat_singlelabel", config={"spans_key": "sc"})
@@ -265,7 +278,7 @@ print(json.dumps({"pipeline": nlp.pipe_names, "ner": sorted(nlp.get_pipe("ner").
 def test_tok2vec_config_trains_and_loads_in_a_fresh_process(tmp_path: Path, corpus: Path) -> None:
     model = train_config("tok2vec.cfg", tmp_path, corpus, **{"training.max_steps": 4})
     info = run_fresh(PIPELINE_INFO, str(model), DATA[0][0])
-    assert info["pipeline"] == ["tok2vec", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
+    assert info["pipeline"] == ["tok2vec", "ner", "clause_tagger", "clause_classifier", "relation_extractor"]
     assert info["ner"] == sorted(SCHEMA.entity_labels)
     assert isinstance(info["relations"], list) and info["clauses"]
 
@@ -278,7 +291,7 @@ def test_transformer_config_trains_on_a_frozen_tiny_random_backbone(tmp_path: Pa
     before = hidden(spacy.load(tiny_backbone))
     model = train_config("transformer.cfg", tmp_path / "out", corpus, **{"paths.backbone": str(tiny_backbone), "training.max_steps": 4})
     nlp = spacy.load(model)
-    assert nlp.pipe_names == ["transformer", "tok2vec", "ner", "span_finder", "spancat_singlelabel", "relation_extractor"]
+    assert nlp.pipe_names == ["transformer", "tok2vec", "ner", "clause_tagger", "clause_classifier", "relation_extractor"]
     assert (hidden(nlp) == before).all()  # frozen: the transformer's output did not move
     assert "source" not in nlp.config["components"]["transformer"]  # the trained pipeline stands alone
     assert nlp.get_pipe("relation_extractor").rschema == rschema()
@@ -324,6 +337,26 @@ def test_learning_curve_trains_every_fraction_repeatedly_and_reports_the_spread(
     markdown = learning_curve_markdown("Learning curve", result, "note")
     assert "| measure | 34% (1 article) | 100% (3 articles) |" in markdown
     assert f"{100 * ents['mean']:.1f} ± {100 * ents['stdev']:.1f} |" in markdown
+
+
+def test_event_cross_validation_holds_out_each_event_and_never_the_test_split(gold: list[Doc]) -> None:
+    """Real (tiny) trainings: one fold per event group; test-split articles take no part."""
+    from homs_ner.evaluate.experiments import cross_validate_events
+
+    articles = [Doc(d.vocab).from_bytes(d.to_bytes()) for d in gold * 2]
+    splits = ["train", "dev", "train", "dev", "train", "test"]
+    for i, (doc, split) in enumerate(zip(articles, splits)):
+        doc.user_data["meta"] = {"article_id": f"a{i}", "split": split}
+    events = {"a0": "siege", "a1": "siege", "a2": "truce", "a3": "truce", "a4": "siege", "a5": "truce"}
+    result = cross_validate_events(
+        CONFIGS / "tok2vec.cfg", articles, events, SCHEMA, {"training.max_steps": 2}, progress=lambda _: None
+    )
+    assert sorted(result["runs"]) == ["siege", "truce"]
+    assert result["runs"]["truce"]["docs"] == 2  # a2 and a3; a5 is in the test split
+    assert "unseen-mention recall" in result["summary"]
+    without_a4 = {k: v for k, v in events.items() if k != "a4"}
+    with pytest.raises(ValueError, match="a4"):
+        cross_validate_events(CONFIGS / "tok2vec.cfg", articles, without_a4, SCHEMA, {}, progress=lambda _: None)
 
 
 @pytest.mark.slow

@@ -81,7 +81,7 @@ def doccano_serve(
     venv: Annotated[Optional[Path], typer.Option(help="Server virtual environment (default: .doccano/venv).")] = None,
 ) -> None:
     """Run Doccano (web UI, API and export worker) on 127.0.0.1 until Ctrl-C; prints the URL."""
-    from homs_ner.doccano.server import serve
+    from homs_ner.doccano.serve import serve
     from homs_ner.doccano.server_env import DoccanoServerError
 
     try:

@@ -14,7 +14,6 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -22,7 +21,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +31,7 @@ import httpx
 from homs_ner.data.io import atomic_write_bytes
 from homs_ner.doccano.client import DoccanoClient
 from homs_ner.doccano.frontend import rtl_default_applied
+from homs_ner.doccano.processes import child_setup, kill_group, private_opener, runs_with_home, signal_group
 from homs_ner.doccano.server_env import (
     LOG_TAIL_LINES,
     PASSWORD_ENV,
@@ -167,13 +166,13 @@ class DoccanoServer:
         """
         grace = self.stop_grace if grace is None else grace
         for proc in self._procs.values():
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self._procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
+                signal_group(proc, signal.SIGKILL)
                 proc.wait()
         self._procs.clear()
         (self.home / PID_FILE).unlink(missing_ok=True)
@@ -314,8 +313,8 @@ class DoccanoServer:
         self._run_logged([str(self.venv / "bin" / "doccano"), *args], self._env(), f"`doccano {args[0]}`")
 
     def _run_logged(self, argv: list[str], env: dict[str, str], what: str) -> None:
-        with open(self.home / "setup.log", "ab", opener=_private) as log:
-            done = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False, preexec_fn=_child_setup)
+        with open(self.home / "setup.log", "ab", opener=private_opener) as log:
+            done = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False, preexec_fn=child_setup)
         if done.returncode != 0:
             raise DoccanoServerError(f"{what} failed (exit {done.returncode})\n{self.log_tail()}")
 
@@ -338,13 +337,13 @@ class DoccanoServer:
         across restarts of the same home).
         """
         path = self.home / f"{name}.log"
-        with open(path, "ab", opener=_private) as log:
+        with open(path, "ab", opener=private_opener) as log:
             log.write(f"=== homs-ner: starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
             log.flush()
             offset = log.tell()
             self._procs[name] = subprocess.Popen(
                 argv, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_child_setup,
+                preexec_fn=child_setup,
             )
         write_private(self.home / PID_FILE, json.dumps({n: p.pid for n, p in self._procs.items()}))
         return path, offset
@@ -363,8 +362,8 @@ class DoccanoServer:
         except ValueError:
             pids = {}
         for name, pid in sorted(pids.items()):
-            if _runs_with_home(int(pid), self.home):
-                _kill_group(int(pid), self.stop_grace)
+            if runs_with_home(int(pid), self.home):
+                kill_group(int(pid), self.stop_grace)
                 self.notes.append(f"stopped the {name} (process group {pid}) that an earlier serve of {self.home} left running")
         path.unlink(missing_ok=True)
 
@@ -405,101 +404,9 @@ def _worker_ready(log: Path, offset: int) -> str | None:
 
 
 
-# Run in each child between fork and exec: private files (umask 077), and death with its
-# parent: if `serve` is killed (SIGKILL, a closed terminal), the kernel sends the web server
-# and the worker SIGTERM and they shut down instead of running on as orphans.
-_PR_SET_PDEATHSIG = 1
 _SET_PASSWORD = (
     "import os; from django.contrib.auth import get_user_model; U = get_user_model(); "
     "name, password = os.environ['HOMS_NER_ADMIN'], os.environ['HOMS_NER_PASSWORD']; "
     "user = U.objects.filter(username=name).first() or U.objects.create_superuser(name, '', password); "
     "user.set_password(password); user.save()"
 )
-
-
-def _private(path: str, flags: int) -> int:
-    """`open` opener creating files readable by their owner only."""
-    return os.open(path, flags, 0o600)
-
-
-def _child_setup() -> None:
-    os.umask(0o077)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def _runs_with_home(pid: int, home: Path) -> bool:
-    """Whether process `pid` is alive and is a Doccano process of `home` (its environment says so)."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return f"DOCCANO_HOME={home}".encode() in environ
-
-
-def _kill_group(pgid: int, grace: float) -> None:
-    """SIGTERM a process group, SIGKILL it if it is still there after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def serve(
-    home: Path,
-    port: int = 8000,
-    *,
-    venv: Path,
-    admin_username: str = DEFAULT_ADMIN_USERNAME,
-    admin_password: str | None = None,
-    echo: Callable[[str], None] = lambda line: print(line, flush=True),
-) -> None:
-    """Run Doccano in the foreground until Ctrl-C or SIGTERM, then stop it cleanly.
-
-    Raises :class:`DoccanoServerError` if the web server or the worker dies meanwhile.
-    """
-    server = DoccanoServer(
-        home, venv=venv, port=port, admin_username=admin_username, admin_password=admin_password
-    )
-    echo(f"Starting Doccano (data in {server.home}, logs in {server.home}/*.log) ...")
-    with server:
-        for note in server.notes:
-            echo(f"Note: {note}")
-        echo(f"Doccano is ready in {server.startup_seconds:.1f} s at {server.url}")
-        echo(f"Admin user: {server.admin_username} (password in {server.home / PASSWORD_FILE}, readable by you only)")
-        echo("Press Ctrl-C to stop.")
-        _wait_for_stop_signal(server)
-        echo("Stopping Doccano ...")
-
-
-def _wait_for_stop_signal(server: DoccanoServer) -> None:
-    """Block until SIGINT/SIGTERM/SIGHUP, watching that both server processes stay alive."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    # SIGHUP too: a closed terminal must stop the server, not leave it running.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        while not stop.wait(1.0):
-            server.check_alive()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

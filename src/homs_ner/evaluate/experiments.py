@@ -31,7 +31,7 @@ HEADLINE = {
     "relations F1 (gold spans)": lambda r: r["relations_gold_spans"]["micro"]["f1"],
     "relations F1 (end to end)": lambda r: r["relations_end_to_end"]["micro"]["f1"],
     "unseen-mention recall": lambda r: r["entities_unseen_seen"]["micro"]["unseen"]["recall"] if "entities_unseen_seen" in r else None,
-    "entities overlap F1": lambda r: r["entities_overlap"]["micro"]["f1"],
+    "entities overlap F1": lambda r: r["entities_overlap"]["micro"]["f1"] if "entities_overlap" in r else None,
     "clause typed exact F1": lambda r: r["clauses"]["typed_exact"]["f1"] if "typed_exact" in r["clauses"] else None,
 }
 

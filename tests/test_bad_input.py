@@ -381,3 +381,25 @@ def test_evaluation_expands_gold_spans_that_the_pipelines_tokens_cut() -> None:
     on_gold = with_gold_spans(old_rules, gold, SCHEMA)
     assert [e.text for e in on_gold.ents] == ["الأسبوع المقبل.وينص"]  # expanded, not dropped
     assert seqeval_entities([gold], [on_gold])["DATE"]["support"] == 1
+
+
+# --- model commands: missing or wrong pipelines and DocBins ------------------------------------
+
+
+def test_model_commands_name_a_missing_or_wrong_pipeline_or_docbin(tmp_path: Path) -> None:
+    """evaluate and tune-relations fail in one line naming the path, before any work."""
+    not_docbin = tmp_path / "notes.txt"
+    not_docbin.write_text(TEXT, encoding="utf-8")
+    empty = tmp_path / "train.spacy"
+    DocBin().to_disk(empty)
+    cases = [
+        (["evaluate", "only-a-name"], "give models as NAME=PATH"),
+        (["evaluate", f"x={tmp_path / 'nothing'}", "--train", empty], f"pipeline {tmp_path / 'nothing'}: not found"),
+        (["evaluate", f"x={tmp_path}", "--train", empty], f"pipeline {tmp_path}: cannot be loaded"),
+        (["evaluate", f"x={tmp_path}", "--train", not_docbin], f"{not_docbin}: not a spaCy DocBin"),
+        (["tune-relations", tmp_path / "nothing"], "not found"),
+        (["cross-validate", "--by", "article"], "--by must be seed or event"),
+    ]
+    for args, message in cases:
+        code, output = cli(*args)
+        assert code == 1 and message in output, (args, output)

@@ -18,6 +18,9 @@ from homs_ner.data.validation import TokenPolicy
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+    from spacy.language import Language
+    from spacy.tokens import Doc
+    from spacy.vocab import Vocab
 
     from homs_ner.data.schema import Schema
     from homs_ner.data.validation import Problem
@@ -84,6 +87,32 @@ def load_schema(path: Path) -> Schema:
     from homs_ner.data.schema import load_schema as load
 
     return load(path)
+
+
+def load_pipeline(path: str | Path) -> Language:
+    """`spacy.load`, or a one-line failure naming the folder (missing, or not a pipeline)."""
+    import spacy
+
+    if not Path(path).exists():
+        fail(f"pipeline {path}: not found")
+    try:
+        return spacy.load(path)
+    except (OSError, ValueError, KeyError) as err:
+        fail(f"pipeline {path}: cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
+
+
+def read_docbin(path: Path, vocab: Vocab) -> list[Doc]:
+    """The docs of a spaCy DocBin file, or a one-line failure naming it."""
+    import zlib
+
+    from spacy.tokens import DocBin
+
+    if not path.is_file():
+        fail(f"{path}: no such DocBin file")
+    try:
+        return list(DocBin().from_disk(path).get_docs(vocab))
+    except (OSError, ValueError, KeyError, zlib.error) as err:
+        fail(f"{path}: not a spaCy DocBin ({type(err).__name__})")
 
 
 def write_report(out: Path, data: object, markdown: str, *, ensure_ascii: bool = True) -> None:

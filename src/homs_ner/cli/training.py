@@ -18,7 +18,9 @@ from homs_ner.cli._util import (
     app,
     console,
     fail,
+    load_pipeline,
     load_schema,
+    read_docbin,
     write_report,
 )
 
@@ -102,21 +104,21 @@ def evaluate(
     """Score pipelines on held-out articles: seqeval entities (strict and overlap, recall on
     unseen and seen mentions), clause F1 and type accuracy, relation F1."""
     import spacy
-    from spacy.tokens import DocBin
 
     from homs_ner.data.io import atomic_write_text, write_json
     from homs_ner.evaluate.evaluation import evaluate as run_evaluate, to_markdown
     from homs_ner.evaluate.generalisation import entity_vocabulary
 
-    schema = load_schema(schema_path)
-    seen = entity_vocabulary(DocBin().from_disk(train).get_docs(spacy.blank("ar").vocab))
-    results = {}
-    for item in models:
-        name, _, path = item.partition("=")
+    named = [item.partition("=") for item in models]
+    for item, (_, _, path) in zip(models, named):
         if not path:
             fail(f"give models as NAME=PATH, got {item!r}")
-        nlp = spacy.load(path)
-        docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+    schema = load_schema(schema_path)
+    seen = entity_vocabulary(read_docbin(train, spacy.blank("ar").vocab))
+    results = {}
+    for name, _, path in named:
+        nlp = load_pipeline(path)
+        docs = read_docbin(gold, nlp.vocab)
         with console.status(f"evaluating {name} on {len(docs)} articles"):
             results[name] = run_evaluate(nlp, docs, schema, seen=seen)
         write_json(metrics / f"{name}.json", results[name], ensure_ascii=True)
@@ -172,7 +174,7 @@ def cross_validate_cmd(
         try:
             events = {r["id"]: str(r.get("event", "")) for r in read_metadata(articles / "articles.jsonl")}
             result = cross_validate_events(config, docs, events, schema, overrides, console.rule)
-        except (CorpusError, ValueError) as err:
+        except (CorpusError, ValueError, OSError) as err:
             fail(str(err))
         title, note = "Leave-one-event-out cross-validation", (
             "Each fold holds out every article of one event group (seeds included) and trains on the other events' "
@@ -195,13 +197,12 @@ def tune_relations_cmd(
     import shutil
     import tempfile
 
-    import spacy
-    from spacy.tokens import DocBin
-
     from homs_ner.pipeline.relation_thresholds import to_markdown, tune_relation_thresholds
 
-    nlp = spacy.load(model)
-    gold = list(DocBin().from_disk(dev).get_docs(nlp.vocab))
+    nlp = load_pipeline(model)
+    if "relation_extractor" not in nlp.pipe_names:
+        fail(f"pipeline {model} has no relation_extractor to tune")
+    gold = read_docbin(dev, nlp.vocab)
     with console.status(f"tuning relation thresholds on {len(gold)} dev articles"):
         report = tune_relation_thresholds(nlp, gold)
     staged = Path(tempfile.mkdtemp(prefix=".tuned-", dir=model.parent))

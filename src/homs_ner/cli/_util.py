@@ -75,11 +75,14 @@ def print_problems(problems: list[Problem], limit: int = 200) -> None:
         console.print(f"... and {len(problems) - limit} more")
 
 
-def progress() -> Progress:
+def progress(rate: bool = False) -> Progress:
+    """A progress bar; with `rate`, also the task's `rate` field (e.g. "12.3 articles/s") that the caller updates."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    rate_column = [TextColumn("{task.fields[rate]}")] if rate else []
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *rate_column, TimeElapsedColumn(),
+        console=console,
     )
 
 

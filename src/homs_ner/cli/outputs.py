@@ -214,3 +214,130 @@ def export_dataset(
     dataset.save_to_disk(str(out))
     console.print(dataset)
     console.print(f"saved to {out}; read it with datasets.load_from_disk({str(out)!r})")
+
+
+class Engine(str, Enum):
+    """Where `extract-archive` runs the pipeline."""
+
+    local = "local"
+    ray = "ray"
+
+
+@app.command("extract-archive")
+def extract_archive(
+    source: Annotated[
+        Path, typer.Argument(help="A folder of .txt articles, a JSONL file (id, text; optional date, outlet, url) or Parquet file(s) with those columns.")
+    ],
+    model: Annotated[str, typer.Option(help="Trained pipeline directory (on a Ray cluster: a path every node can read).")],
+    out: Annotated[Path, typer.Option(help="Store folder: Parquet tables articles, entities, clauses, relations, errors.")],
+    engine: Annotated[Engine, typer.Option(help="`local`: this process, no cluster; `ray`: Ray Data actors.")] = Engine.local,
+    address: Annotated[
+        Optional[str], typer.Option(help="With --engine ray: an existing cluster (ray://HOST:10001); default: start Ray on this machine.")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="With --engine ray: actors, one CPU and one loaded pipeline each (default: this machine's CPUs).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Articles per batch: a batch is one commit to the store.")] = 32,
+    schema_path: SchemaOpt = SCHEMA,
+) -> None:
+    """Extract entities, clauses and relations from a whole archive into a Parquet store; resumable.
+
+    Run it again after a kill (Ctrl-C, a dead worker or driver): finished batches are kept,
+    the rest is done, no article twice. Unreadable, empty or failing articles go to the
+    `errors` table; the closing line checks articles in = rows out + errors.
+    """
+    import os
+
+    from homs_ner.outputs.archive import plan_archive, run_archive
+    from homs_ner.outputs.inputs import InputError
+    from homs_ner.outputs.store import StoreError
+
+    if engine is Engine.local and (address or (workers or 1) > 1):
+        fail("--address and --workers need --engine ray (the local engine is this one process)")
+    if not Path(model).is_dir():
+        fail(f"pipeline {model}: not found")
+    schema = load_schema(schema_path)
+    try:
+        plan = plan_archive(source, model, out)
+    except (InputError, StoreError) as err:
+        fail(str(err))
+    with progress(rate=True) as bar:
+        task = bar.add_task("extracting", total=len(plan.records), completed=len(plan.records) - len(plan.pending), rate="")
+
+        def on_block(n: int) -> None:
+            bar.advance(task, n)
+            bar.update(task, rate=f"{bar.tasks[task].speed or 0:.1f} articles/s")
+
+        try:
+            summary = run_archive(
+                plan, model, schema, engine=engine.value, address=address, batch_size=batch_size, on_block=on_block,
+                workers=workers or (1 if engine is Engine.local else os.cpu_count() or 1),
+            )
+        except KeyboardInterrupt:
+            console.print(f"[yellow]interrupted:[/] finished batches are in {out}; run the same command again to do the rest")
+            raise typer.Exit(130) from None
+    rate = (f"; {summary.words:,} words in {summary.seconds:.1f} s, {summary.first_result_seconds:.1f} s of it "
+            "until the first batch (start-up)" if summary.processed else "")
+    console.print(
+        f"{summary.given} in = {summary.articles} articles + {summary.errors} errors "
+        f"({summary.done_before} done before this run, {summary.processed} now){rate} -> {out}"
+    )
+    if not summary.complete:
+        fail(f"{summary.given - summary.articles - summary.errors} article(s) neither stored nor in errors")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    store: Annotated[Path, typer.Argument(help="Store folder written by extract-archive.")],
+    name: Annotated[Optional[str], typer.Argument(help="A named query (leave out to list them).")] = None,
+    sql: Annotated[Optional[str], typer.Option(help="Free SQL over the views articles, entities, clauses, relations, errors.")] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json (on stdout).")] = OutputFormat.table,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many rows.")] = None,
+) -> None:
+    """Analysts' questions over an archive store with DuckDB: a named query, or --sql."""
+    from homs_ner.outputs.queries import QUERIES, run_query
+    from homs_ner.outputs.store import ArchiveStore
+
+    if name and sql:
+        fail("give a query name or --sql, not both")
+    if not name and not sql:
+        for key, q in QUERIES.items():
+            typer.echo(f"{key:<18} {q.description}")
+        return
+    if name and name not in QUERIES:
+        fail(f"no query named {name!r}; named queries: {', '.join(QUERIES)}")
+    if not ArchiveStore(store).exists():
+        fail(f"{store}: not an archive store (no _store.json); run extract-archive first")
+    import duckdb
+
+    try:
+        columns, rows = run_query(store, QUERIES[name].sql if name else sql, limit)
+    except duckdb.Error as err:
+        fail(f"query failed: {str(err).splitlines()[0]}")
+    _print_rows(columns, rows, output)
+
+
+def _print_rows(columns: list[str], rows: list[tuple], output: OutputFormat) -> None:
+    """Query results on stdout: a rich table, CSV or a JSON list of objects."""
+    import csv
+    import json
+    import sys
+
+    if output is OutputFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif output is OutputFormat.json:
+        typer.echo(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False, indent=1, default=str))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, caption=f"{len(rows)} row(s)")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -57,6 +58,20 @@ def _shifted(ref: dict, offset: int) -> dict:
     return {**ref, "start": ref["start"] + offset, "end": ref["end"] + offset}
 
 
+def _keep_span_scores(doc: Doc, parts: list[Doc]) -> None:
+    """Carry the span categorizer's per-span scores (`spans.attrs["scores"]`) over a join.
+
+    `Doc.from_docs` concatenates span groups in window order but drops their attrs; the
+    archive store keeps each clause's score, so the windows' scores are concatenated alike.
+    """
+    for key, group in doc.spans.items():
+        scores = [part.spans[key].attrs.get("scores") for part in parts if key in part.spans]
+        if scores and all(s is not None for s in scores):
+            joined = numpy.concatenate([numpy.asarray(s, dtype="float32").reshape(-1) for s in scores])
+            if len(joined) == len(group):
+                group.attrs["scores"] = joined
+
+
 def _join(text: str, parts: list[tuple[int, Doc]]) -> Doc:
     """One doc for the whole text from its windows' docs, relations shifted to article offsets."""
     if len(parts) == 1:
@@ -64,6 +79,7 @@ def _join(text: str, parts: list[tuple[int, Doc]]) -> Doc:
     # user_data (relations, the transformer's per-window output) cannot be concatenated:
     # relations are shifted below, the transformer output is not kept.
     doc = Doc.from_docs([d for _, d in parts], ensure_whitespace=False, exclude=["user_data", "tensor"])
+    _keep_span_scores(doc, [d for _, d in parts])
     doc._.relations = [
         {**rel, "head": _shifted(rel["head"], offset), "child": _shifted(rel["child"], offset)}
         for offset, part in parts

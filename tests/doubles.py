@@ -8,6 +8,8 @@ own `configs/backbone.cfg`, and build a tiny random backbone instead of converti
 from __future__ import annotations
 
 import math
+import os
+import signal
 from collections import Counter
 from collections.abc import Iterable
 from functools import partial
@@ -21,6 +23,7 @@ from homs_ner.backbone.weights import bert_config
 from homs_ner.cli.defaults import BACKBONE_CONFIG, CORPUS_DIR, SCHEMA_PATH
 from homs_ner.data import corpus, schema
 from homs_ner.evaluate.probe import probe_layers as _probe_layers
+from homs_ner.outputs.archive import ArticleWorker
 
 backbone_pipeline = partial(_backbone_pipeline, config=BACKBONE_CONFIG)
 """`homs_ner.backbone.spacy_pipeline.backbone_pipeline` on the repository's backbone config."""
@@ -89,3 +92,18 @@ def _tiny_tokenizer_spec(texts: Iterable[str]) -> TokenizerSpec:
         [*SPECIAL_PIECES, *pieces, MASK_PIECE], [0.0] * 4 + scores + [0.0], dict(TINY_NORM_RULES)
     )
 
+
+
+
+class CrashOnceWorker(ArticleWorker):
+    """Fault injection for `extract-archive` on Ray: an `ArticleWorker` whose process kills
+    itself (SIGKILL, as the OOM killer would) the first time it meets an article whose `url`
+    is `crash-once:<flag file>`; the flag file makes "first" hold across the restarted actor."""
+
+    def process(self, rows: list[dict]) -> list[dict]:
+        for row in rows:
+            flag = (row.get("url") or "").removeprefix("crash-once:")
+            if flag != (row.get("url") or "") and not os.path.exists(flag):
+                Path(flag).write_text(str(os.getpid()), encoding="utf-8")
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().process(rows)

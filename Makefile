@@ -19,8 +19,8 @@ install: $(VENV)/.installed .doccano/venv/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev]"
-	$(BIN)/python -c "import homs_ner, spacy_transformers, seqeval, torch; assert torch.__version__.startswith('2.13.0')"
+	$(PIP) install -e ".[dev,scale]"
+	$(BIN)/python -c "import homs_ner, spacy_transformers, seqeval, torch, ray, duckdb; assert torch.__version__.startswith('2.13.0')"
 	touch $@
 
 # Also re-run when the frontend patch (right-to-left by default) changes.

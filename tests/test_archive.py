@@ -295,3 +295,36 @@ def test_named_queries_and_free_sql_over_a_store(source: Path, tiny_model: Path,
     assert bad.exit_code == 1 and "query failed: Binder Error" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["query", str(tmp_path / "none"), "agents"])
     assert missing.exit_code == 1 and "not an archive store" in " ".join(missing.output.split())
+
+
+# --- the scale report --------------------------------------------------------------------
+
+
+def test_the_scale_input_has_distinct_ids_and_the_report_projects_from_the_measured_runs() -> None:
+    from homs_ner.cli.defaults import CORPUS_DIR
+    from homs_ner.data.corpus import archive_records, load_articles
+    from homs_ner.evaluate.scale import _derived, projection, to_markdown
+
+    articles = load_articles(CORPUS_DIR)
+    records = archive_records(articles, 2 * len(articles) + 1)
+    assert len({r["id"] for r in records}) == len(records)
+    assert [r["id"] for r in records[: len(articles)]] == [a.id for a in articles]
+    assert records[len(articles)]["id"] == f"{articles[0].id}~1" and records[-1]["text"] == articles[0].text
+
+    def run(engine: str, workers: int, seconds_per_block: float) -> dict:
+        blocks = [{"at": 10 + i * seconds_per_block, "articles": 10, "words": 5000, "model_seconds": 0.9 * seconds_per_block * workers,
+                   "commit_seconds": 0.01} for i in range(5)]
+        raw = {"articles": 50, "errors": 0, "seconds": blocks[-1]["at"], "store_bytes": 50_000, "blocks": blocks,
+               "worker_peak_rss_mb": [900.0] * workers}
+        return {"engine": engine, "workers": workers, "driver_peak_rss_mb": 500.0, "load_before": 0.2, "load_after": 0.3,
+                **raw, **_derived(raw, workers)}
+
+    result = {"machine": {"cpus": 2, "python": "3.11", "platform": "linux", "omp_num_threads": None}, "model": "m",
+              "articles": 50, "batch_size": 10, "runs": [run("local", 1, 4.0), run("ray", 1, 5.0), run("ray", 2, 2.5)]}
+    two = result["runs"][2]
+    assert two["steady_words_per_second"] == 2000 and two["overhead_ms_per_article"] == pytest.approx(50.0)
+    result["projection"] = projection(result)
+    assert result["projection"]["hours"] == pytest.approx(1_000_000 * 500 / 20_000 / 3600 + 10 / 3600)
+    report = to_markdown(result)
+    assert "## Projection: 1,000,000 articles on 10 nodes" in report and "machine was shared" not in report
+    assert "2.00x the steady words/s" in report

@@ -40,6 +40,21 @@ def corpus_paragraphs(
     console.print(f"{n} paragraphs from {len(articles)} articles -> {out}")
 
 
+@corpus_app.command("archive-jsonl")
+def corpus_archive_jsonl(
+    out: Annotated[Path, typer.Option(help="JSONL for extract-archive: id, text, date, outlet per article.")] = Path(
+        "training/archive/corpus.jsonl"
+    ),
+    corpus_dir: CorpusOpt = CORPUS,
+) -> None:
+    """The corpus as an archive to run extract-archive on (the README's queries run on it)."""
+    from homs_ner.data.corpus import archive_records, load_articles
+    from homs_ner.data.io import write_jsonl
+
+    n = write_jsonl(out, archive_records(load_articles(corpus_dir)))
+    console.print(f"{n} articles -> {out}")
+
+
 @corpus_app.command("check-overlap")
 def corpus_check_overlap(
     n: Annotated[int, typer.Option(help="Length of the token sequences compared.")] = 8,

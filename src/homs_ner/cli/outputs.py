@@ -274,8 +274,8 @@ def extract_archive(
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted:[/] finished batches are in {out}; run the same command again to do the rest")
             raise typer.Exit(130) from None
-    rate = (f"; {summary.words:,} words in {summary.seconds:.1f} s, {summary.first_result_seconds:.1f} s of it "
-            "until the first batch (start-up)" if summary.processed else "")
+    rate = (f"; {summary.words:,} words in {summary.seconds:.1f} s, {summary.blocks[0].at:.1f} s of it "
+            "until the first batch (start-up)" if summary.blocks else "")
     console.print(
         f"{summary.given} in = {summary.articles} articles + {summary.errors} errors "
         f"({summary.done_before} done before this run, {summary.processed} now){rate} -> {out}"

@@ -278,3 +278,25 @@ def benchmark(
     report = to_markdown(result)
     write_report(out, result, report)
     console.print(report)
+
+
+@app.command()
+def scale(
+    model: Annotated[str, typer.Argument(help="Trained pipeline directory.")],
+    corpus: Annotated[Path, typer.Option("--corpus", help="Corpus folder whose articles are replicated.")] = CORPUS,
+    articles: Annotated[int, typer.Option(min=1, help="Articles in the replicated archive.")] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Articles per batch (and commit).")] = 32,
+    out: ReportOpt = Path("reports/scale"),
+    schema_path: SchemaOpt = SCHEMA,
+) -> None:
+    """extract-archive's words/s, start-up, overhead and memory: local engine, Ray with 1 and 2 workers; a projection."""
+    from homs_ner.evaluate.scale import measure, projection, to_markdown
+
+    if not Path(model).is_dir():
+        fail(f"pipeline {model}: not found")
+    with console.status(f"{articles:,} articles through {model}: local engine, then Ray with 1 and 2 workers"):
+        result = measure(model, corpus, schema_path, articles, batch_size)
+    result["projection"] = projection(result)
+    report = to_markdown(result)
+    write_report(out, result, report)
+    console.print(report)

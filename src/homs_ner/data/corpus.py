@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,6 +107,17 @@ def read_metadata(path: Path) -> list[dict]:
         seen.add(record["id"])
         records.append(record)
     return records
+
+
+def archive_records(articles: Sequence[Article], n: int | None = None) -> list[dict]:
+    """The articles as `extract-archive` JSONL records (id, text, date, outlet, url), each once,
+    or `n` of them copied round-robin: copy k > 0 of `<id>` is `<id>~k` (the scale report's input)."""
+    count = len(articles) if n is None else n
+    return [
+        {"id": a.id if i < len(articles) else f"{a.id}~{i // len(articles)}", "text": a.text, "date": a.date,
+         "outlet": a.outlet, "url": None}
+        for i, a in ((i, articles[i % len(articles)]) for i in range(count))
+    ]
 
 
 def load_articles(corpus_dir: Path) -> list[Article]:

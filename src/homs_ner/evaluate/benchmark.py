@@ -65,7 +65,7 @@ print(json.dumps({"chars": len(doc.text), "seconds": time.perf_counter() - start
 """
 
 
-def _run_module(module: str, args: list[str]) -> tuple[str, float, float]:
+def run_module(module: str, args: list[str]) -> tuple[str, float, float]:
     """Run a module (or a .py script) with args in a child; return stdout, wall seconds, peak RSS in MB."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", WRAP, module, *args], capture_output=True, text=True)
@@ -81,7 +81,7 @@ def inference(model: str, texts: list[str], repeats: int = 3) -> dict:
         script, data = Path(tmp) / "infer.py", Path(tmp) / "texts.json"
         script.write_text(INFER_SCRIPT, encoding="utf-8")
         data.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
-        out, _, peak = _run_module(str(script), [model, str(data), str(repeats)])
+        out, _, peak = run_module(str(script), [model, str(data), str(repeats)])
     result = json.loads(out.strip().splitlines()[-1])
     return {**result, "words_per_second": result["words"] / result["seconds"], "peak_rss_mb": peak}
 
@@ -94,7 +94,7 @@ def long_article(model: str, texts: list[str], chars: int) -> dict:
         script, data = Path(tmp) / "long.py", Path(tmp) / "article.txt"
         script.write_text(LONG_SCRIPT, encoding="utf-8")
         data.write_text(text, encoding="utf-8")
-        out, _, peak = _run_module(str(script), [model, str(data)])
+        out, _, peak = run_module(str(script), [model, str(data)])
     return {**json.loads(out.strip().splitlines()[-1]), "peak_rss_mb": peak}
 
 
@@ -103,7 +103,7 @@ def training(config: Path, train: Path, dev: Path, steps: int, extra: list[str])
     with tempfile.TemporaryDirectory(prefix="homs-ner-bench-") as tmp:
         args = ["train", str(config), "--output", tmp, "--paths.train", str(train), "--paths.dev", str(dev),
                 "--training.max_steps", str(steps), "--training.eval_frequency", str(steps), *extra]
-        _, seconds, peak = _run_module("spacy", args)
+        _, seconds, peak = run_module("spacy", args)
     return {"steps": steps, "total_seconds": seconds, "peak_rss_mb": peak}
 
 

@@ -216,6 +216,18 @@ def ray_results(
             ray.shutdown()
 
 
+@dataclass(frozen=True)
+class Block:
+    """One committed block: when it arrived (seconds since the run began), its size, the
+    workers' seconds inside the pipeline for it, and the driver's seconds to commit it."""
+
+    at: float
+    articles: int
+    words: int
+    model_seconds: float
+    commit_seconds: float
+
+
 @dataclass
 class RunSummary:
     """What a run found and did; `given == articles + errors` once the whole input is done."""
@@ -224,16 +236,22 @@ class RunSummary:
     articles: int
     errors: int
     done_before: int
-    processed: int = 0
-    words: int = 0
     seconds: float = 0.0
-    model_seconds: float = 0.0
-    first_result_seconds: float | None = None
+    blocks: list[Block] = field(default_factory=list)
     peak_rss_mb: dict[int, float] = field(default_factory=dict)
+    """Each worker process's peak resident memory (by pid; the local engine's is this process)."""
 
     @property
     def complete(self) -> bool:
         return self.given == self.articles + self.errors
+
+    @property
+    def processed(self) -> int:
+        return sum(b.articles for b in self.blocks)
+
+    @property
+    def words(self) -> int:
+        return sum(b.words for b in self.blocks)
 
 
 def commit_results(store: ArchiveStore, results: Sequence[dict], model: tuple[str, str]) -> None:
@@ -314,12 +332,10 @@ def run_archive(
         results = (ray_results(plan.pending, model, schema, batch_size, workers, address) if engine == "ray"
                    else local_results(plan.pending, model, schema, batch_size))
         for block in results:
-            if summary.first_result_seconds is None:
-                summary.first_result_seconds = time.perf_counter() - start
+            arrived = time.perf_counter()
             commit_results(plan.store, block, plan.identity)
-            summary.processed += len(block)
-            summary.words += sum(r["words"] for r in block)
-            summary.model_seconds += sum(r["seconds"] for r in block)
+            summary.blocks.append(Block(arrived - start, len(block), sum(r["words"] for r in block),
+                                        sum(r["seconds"] for r in block), time.perf_counter() - arrived))
             for r in block:
                 summary.peak_rss_mb[r["pid"]] = max(summary.peak_rss_mb.get(r["pid"], 0.0), r["peak_rss_kb"] / 1024)
             on_block(len(block))

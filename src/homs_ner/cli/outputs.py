@@ -288,6 +288,7 @@ class OutputFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+    markdown = "markdown"
 
 
 @app.command()
@@ -295,7 +296,7 @@ def query(
     store: Annotated[Path, typer.Argument(help="Store folder written by extract-archive.")],
     name: Annotated[Optional[str], typer.Argument(help="A named query (leave out to list them).")] = None,
     sql: Annotated[Optional[str], typer.Option(help="Free SQL over the views articles, entities, clauses, relations, errors.")] = None,
-    output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json (on stdout).")] = OutputFormat.table,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table, csv, json or markdown (on stdout).")] = OutputFormat.table,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many rows.")] = None,
 ) -> None:
     """Analysts' questions over an archive store with DuckDB: a named query, or --sql."""
@@ -322,12 +323,17 @@ def query(
 
 
 def _print_rows(columns: list[str], rows: list[tuple], output: OutputFormat) -> None:
-    """Query results on stdout: a rich table, CSV or a JSON list of objects."""
+    """Query results on stdout: a rich table, CSV, a JSON list of objects or a Markdown table."""
     import csv
     import json
     import sys
 
-    if output is OutputFormat.csv:
+    if output is OutputFormat.markdown:
+        from homs_ner.report import table
+
+        cells = (("" if v is None else str(v).replace("|", "\\|").replace("\n", " ") for v in row) for row in rows)
+        typer.echo("\n".join(table(columns, cells)))
+    elif output is OutputFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)

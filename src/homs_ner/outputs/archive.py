@@ -196,8 +196,9 @@ def ray_results(
         quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
         ray.init(address=address, **quiet) if address else ray.init(num_cpus=workers, include_dashboard=False, **quiet)
     try:
+        context = ray.data.DataContext.get_current()  # imports ray.data, which sets up its logger
         logging.getLogger("ray.data").setLevel(logging.ERROR)
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        context.enable_progress_bars = False
         # One block per batch: a block is a task (what Ray balances over actors and retries)
         # and comes back as one block, so a commit is one batch.
         dataset = ray.data.from_items([r.to_row() for r in records], override_num_blocks=-(-len(records) // batch_size))

@@ -200,6 +200,23 @@ def test_an_article_the_pipeline_fails_on_is_an_error_and_its_batch_goes_on(tiny
     assert out[0]["tables"] and out[2]["tables"] and out[1]["tables"] is None
 
 
+def test_clause_scores_survive_an_article_cut_into_windows(tiny_model: Path) -> None:
+    """`Doc.from_docs` drops span-group attrs; the windowed inference carries the scores over."""
+    import spacy
+
+    from homs_ner.outputs.inference import pipe_articles
+
+    nlp = spacy.load(tiny_model)
+    text = "\n".join(row[0] for row in DATA)
+    whole, = pipe_articles(nlp, [text], max_chars=100_000)
+    windowed, = pipe_articles(nlp, [text], max_chars=120)
+    group = SCHEMA.span_group
+    assert len(windowed.spans[group]) >= 2 and len(windowed.spans[group].attrs["scores"]) == len(windowed.spans[group])
+    rows = archive.article_tables(windowed, {"id": "a", "month": "unknown"}, SCHEMA, ("ar_m", "1"))["clauses"]
+    assert rows and all(0 < r["score"] <= 1 for r in rows)
+    assert {(s.start_char, s.label_) for s in whole.spans[group]} >= {(r["start"], r["type"]) for r in rows}
+
+
 def test_a_store_of_another_model_is_refused_and_unfinished_commits_are_cleared(tmp_path: Path) -> None:
     store = ArchiveStore(tmp_path)
     store.claim("ar_a", "1.0")

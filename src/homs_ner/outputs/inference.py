@@ -65,11 +65,13 @@ def _keep_span_scores(doc: Doc, parts: list[Doc]) -> None:
     archive store keeps each clause's score, so the windows' scores are concatenated alike.
     """
     for key, group in doc.spans.items():
-        scores = [part.spans[key].attrs.get("scores") for part in parts if key in part.spans]
-        if scores and all(s is not None for s in scores):
-            joined = numpy.concatenate([numpy.asarray(s, dtype="float32").reshape(-1) for s in scores])
-            if len(joined) == len(group):
-                group.attrs["scores"] = joined
+        # A window without spans has no scores (spancat leaves its empty group bare); a group
+        # from a component that keeps no scores gives a length mismatch and stays bare too.
+        scores = [numpy.asarray(part.spans[key].attrs.get("scores", ()), dtype="float32").reshape(-1)
+                  for part in parts if key in part.spans and len(part.spans[key])]
+        joined = numpy.concatenate(scores) if scores else numpy.empty(0, dtype="float32")
+        if len(joined) == len(group):
+            group.attrs["scores"] = joined
 
 
 def _join(text: str, parts: list[tuple[int, Doc]]) -> Doc:

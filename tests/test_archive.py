@@ -263,7 +263,7 @@ def test_a_killed_ray_worker_is_restarted_and_the_run_is_complete(
     assert rows == reference
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_a_killed_driver_resumes_to_exactly_the_rows_of_an_uninterrupted_run(
     sig: signal.Signals, source: Path, tiny_model: Path, reference: dict, tmp_path: Path
 ) -> None:

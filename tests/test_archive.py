@@ -345,4 +345,7 @@ def test_the_scale_input_has_distinct_ids_and_the_report_projects_from_the_measu
     assert result["projection"]["hours"] == pytest.approx(1_000_000 * 500 / 20_000 / 3600 + 10 / 3600)
     report = to_markdown(result)
     assert "## Projection: 1,000,000 articles on 10 nodes" in report and "machine was shared" not in report
-    assert "2.00x the steady words/s" in report
+    assert "2.00x the steady words/s" in report and "Not measured" not in report
+    cut_short = {**result, "runs": [two]}
+    cut_short["projection"] = projection(cut_short)
+    assert "**Not measured** (the run was cut short): local x1, ray x1." in to_markdown(cut_short)

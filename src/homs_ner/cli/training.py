@@ -294,9 +294,11 @@ def scale(
 
     if not Path(model).is_dir():
         fail(f"pipeline {model}: not found")
-    with console.status(f"{articles:,} articles through {model}: local engine, then Ray with 1 and 2 workers"):
-        result = measure(model, corpus, schema_path, articles, batch_size)
-    result["projection"] = projection(result)
-    report = to_markdown(result)
-    write_report(out, result, report)
+    with console.status(f"{articles:,} articles through {model}: Ray with 2 workers, the local engine, Ray with 1"):
+        for result in measure(model, corpus, schema_path, articles, batch_size):
+            result["projection"] = projection(result)
+            report = to_markdown(result)
+            write_report(out, result, report)
+            last = result["runs"][-1]
+            console.print(f"{last['engine']} x{last['workers']}: {last['steady_words_per_second'] or 0:,.0f} words/s -> {out}.md")
     console.print(report)

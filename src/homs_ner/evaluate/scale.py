@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from homs_ner.data.corpus import archive_records, load_articles
@@ -24,7 +25,8 @@ from homs_ner.data.io import write_jsonl
 from homs_ner.evaluate.benchmark import run_module
 from homs_ner.report import table
 
-ENGINES = (("local", 1), ("ray", 1), ("ray", 2))
+# The 2-worker run first: the projection needs it, and a measurement cut short keeps it.
+ENGINES = (("ray", 2), ("local", 1), ("ray", 1))
 RUN_SCRIPT = r"""
 import json, sys
 from pathlib import Path
@@ -58,10 +60,16 @@ def _derived(run: dict, workers: int) -> dict:
     }
 
 
-def measure(model: str, corpus_dir: Path, schema: Path, n: int, batch_size: int) -> dict:
-    """Run every engine of `ENGINES` on the same `n` replicated articles; the raw runs and their figures."""
+def measure(model: str, corpus_dir: Path, schema: Path, n: int, batch_size: int) -> Iterator[dict]:
+    """The result so far after each engine of `ENGINES` ran on the same `n` replicated articles.
+
+    Yielded after every run, so that a report can be written as soon as each is measured:
+    an hour-long measurement cut short keeps what it measured.
+    """
     records = archive_records(load_articles(corpus_dir), n)
-    runs = []
+    result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                          "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+              "model": model, "articles": n, "batch_size": batch_size, "runs": []}
     with tempfile.TemporaryDirectory(prefix="homs-ner-scale-") as tmp:
         source, script = Path(tmp) / "archive.jsonl", Path(tmp) / "run.py"
         write_jsonl(source, records)
@@ -73,21 +81,22 @@ def measure(model: str, corpus_dir: Path, schema: Path, n: int, batch_size: int)
                 str(script), [str(source), model, str(out), str(schema), engine, str(workers), str(batch_size)]
             )
             run = json.loads(stdout.strip().splitlines()[-1])
-            runs.append({"engine": engine, "workers": workers, "process_seconds": wall, "driver_peak_rss_mb": driver_peak,
-                         "load_before": load_before, "load_after": os.getloadavg()[0], **run, **_derived(run, workers)})
-    return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-            "model": model, "articles": n, "batch_size": batch_size, "runs": runs}
+            result["runs"].append({"engine": engine, "workers": workers, "process_seconds": wall,
+                                   "driver_peak_rss_mb": driver_peak, "load_before": load_before,
+                                   "load_after": os.getloadavg()[0], **run, **_derived(run, workers)})
+            yield result
 
 
-def projection(result: dict, articles: int = 1_000_000, nodes: int = 10, node_hour_usd: float = 0.10) -> dict:
+def projection(result: dict, articles: int = 1_000_000, nodes: int = 10, node_hour_usd: float = 0.10) -> dict | None:
     """A million articles on `nodes` nodes like this one (2 CPUs, 2 workers each), from the 2-worker run.
 
     Assumes throughput adds up over nodes (no shared state but the driver, checked against
     its measured commit time) and the same article length; the price per node-hour is an
     assumption, not a measurement.
     """
-    two = next(r for r in result["runs"] if r["engine"] == "ray" and r["workers"] == 2)
+    two = _run(result, "ray", 2)
+    if two is None or not two["steady_words_per_second"]:
+        return None
     words_per_article = two["words"] / two["articles"]
     cluster_wps = nodes * two["steady_words_per_second"]
     inference_hours = articles * words_per_article / cluster_wps / 3600
@@ -102,12 +111,16 @@ def projection(result: dict, articles: int = 1_000_000, nodes: int = 10, node_ho
     }
 
 
+def _run(result: dict, engine: str, workers: int) -> dict | None:
+    return next((r for r in result["runs"] if (r["engine"], r["workers"]) == (engine, workers)), None)
+
+
 def _num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
 def to_markdown(result: dict) -> str:
-    m, p = result["machine"], result["projection"]
+    m, p = result["machine"], result.get("projection")
     runs = result["runs"]
     busy = [r for r in runs if max(r["load_before"], r["load_after"]) > 1.5]
     lines = [
@@ -132,9 +145,14 @@ def to_markdown(result: dict) -> str:
         names = ", ".join(f"{r['engine']} x{r['workers']} ({r['load_before']:.1f} before, {r['load_after']:.1f} after)" for r in busy)
         lines += ["", f"**The machine was shared**: the 1-minute load average was above 1.5 around {names}; "
                       "these figures are lower than an idle machine's."]
-    one = next(r for r in runs if r["engine"] == "ray" and r["workers"] == 1)
-    two = next(r for r in runs if r["engine"] == "ray" and r["workers"] == 2)
-    gain = (two["steady_words_per_second"] or 0) / (one["steady_words_per_second"] or 1e-9)
+    missing = [f"{e} x{w}" for e, w in ENGINES if _run(result, e, w) is None]
+    if missing:
+        lines += ["", f"**Not measured** (the run was cut short): {', '.join(missing)}."]
+    if p is None:
+        return "\n".join(lines) + "\n"
+    one, two = _run(result, "ray", 1), _run(result, "ray", 2)
+    gain = (f"{two['steady_words_per_second'] / one['steady_words_per_second']:.2f}x"
+            if one and one["steady_words_per_second"] else "(not measured)")
     driver_ok = p["driver_articles_per_second"] > p["cluster_articles_per_second"]
     lines += [
         "", f"## Projection: {p['articles']:,} articles on {p['nodes']} nodes", "",
@@ -145,7 +163,7 @@ def to_markdown(result: dict) -> str:
         "2-CPU node-hour). The pipeline dominates the time and so the cost; the rest is the overhead columns above.",
         "",
         f"- Adding nodes adds throughput if nothing is shared: here a second worker on the second core gave "
-        f"{gain:.2f}x the steady words/s of one; across nodes only the driver is shared.",
+        f"{gain} the steady words/s of one; across nodes only the driver is shared.",
         f"- The driver {'is not' if driver_ok else 'would be'} the limit: it committed "
         f"{_num(p['driver_articles_per_second'])} articles/s here, against the "
         f"{_num(p['cluster_articles_per_second'], 1)} articles/s the cluster would produce"

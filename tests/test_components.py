@@ -390,3 +390,24 @@ def test_real_backbone_builds_and_the_transformer_pipeline_trains_a_few_steps(tm
     model = train_config("transformer.cfg", tmp_path / "out", corpus, **{"paths.backbone": str(backbone), "training.max_steps": 2})
     info = run_fresh(PIPELINE_INFO, str(model), DATA[0][0])
     assert info["pipeline"][0] == "transformer" and info["ner"] == sorted(SCHEMA.entity_labels)
+
+
+def test_relation_extractor_learns_from_predicted_spans_only_when_asked(nlp: Language, gold: list[Doc]) -> None:
+    """With `predicted_spans`, a predicted span that is no gold span adds negative pairs."""
+    doc = gold[0]
+    predicted = make_doc(nlp, doc.text, [], [], None)
+    wrong = predicted[doc.ents[0].start : doc.ents[0].end + 1]  # one token too long
+    predicted.ents = [predicted.char_span(wrong.start_char, wrong.end_char, label=doc.ents[0].label_)]
+    example = Example(predicted, doc)
+
+    def pair_keys(predicted_spans: bool) -> set[tuple]:
+        pipe = blank_arabic().add_pipe("relation_extractor", config={"predicted_spans": predicted_spans})
+        pipe.set_schema(SCHEMA)
+        candidates, _ = pipe._gold_pairs([example])
+        return {cand.key for cand in candidates[0]}
+
+    only_gold, with_predicted = pair_keys(False), pair_keys(True)
+    assert only_gold < with_predicted
+    extra = with_predicted - only_gold
+    assert all((wrong.start_char, wrong.end_char) in {key[:2], key[3:5]} for key in extra)
+    assert not extra & set(gold_relations(doc))  # they are negatives

@@ -4,6 +4,6 @@ One module per architecture or layer; importing this package registers them all.
 pipes that use them live in `homs_ner.pipeline`.
 """
 
-from . import boundary_scorer, relation_model, transformer_features
+from . import boundary_scorer, int8_transformer, relation_model, transformer_features
 
-__all__ = ["boundary_scorer", "relation_model", "transformer_features"]
+__all__ = ["boundary_scorer", "int8_transformer", "relation_model", "transformer_features"]

@@ -19,6 +19,7 @@ def build_transformer_features(
     width: int = 256,
     lexical_width: int = 96,
     dropout: float = 0.1,
+    context_depth: int = 0,
 ) -> Model[list[Doc], list[Floats2d]]:
     """A trainable view of a frozen transformer: [transformer; lexical] -> LayerNorm, Maxout.
 
@@ -45,9 +46,23 @@ def build_transformer_features(
         )
         features = concatenate(transformer, lexical)
     adapter = chain(LayerNorm(), Maxout(nO=width, nP=3, normalize=True, dropout=dropout))
+    if context_depth:
+        adapter = chain(adapter, _context_encoder(width, context_depth))
     model = _chain_skipping_empty_docs(features, with_array(adapter))
     model.set_dim("nO", width)
     return model
+
+
+def _context_encoder(width: int, depth: int) -> Model[Floats2d, Floats2d]:
+    """Trainable context over the frozen vectors: `depth` residual Maxout layers, each over
+    a window of one token either side (spaCy's MaxoutWindowEncoder).
+
+    Why: the adapter above sees one token at a time, and the frozen transformer was never
+    trained to mark where a clause or an entity starts; the clause tagger's softmax reads
+    only what this layer gives it.
+    """
+    encoder = registry.get("architectures", "spacy.MaxoutWindowEncoder.v2")
+    return encoder(width=width, depth=depth, window_size=1, maxout_pieces=3)
 
 
 def _chain_skipping_empty_docs(*layers: Model) -> Model[list[Doc], list[Floats2d]]:

@@ -75,6 +75,7 @@ maxout_pieces = 3
         "model": DEFAULT_RELATION_MODEL,
         "threshold": 0.5,
         "max_distance": 60,
+        "predicted_spans": False,
         "candidates": {"@misc": "homs_ner.relation_candidates.v1"},
         "scorer": {"@scorers": "homs_ner.relation_scorer.v1"},
     },
@@ -86,12 +87,26 @@ def make_relation_extractor(
     model: Model[PairBatch, Floats2d],
     threshold: float,
     max_distance: int,
+    predicted_spans: bool,
     candidates: CandidateGenerator,
     scorer: Callable[..., dict[str, Any]],
 ) -> "RelationExtractor":
-    """Construct the relation extractor; its labels come from the schema at initialization."""
+    """Construct the relation extractor; its labels come from the schema at initialization.
+
+    `predicted_spans`: also learn from pairs among the entities and clauses the upstream
+    components predicted during training (list them in `[training] annotating_components`),
+    so that the model sees, as negatives, the badly bounded or mistyped spans it will meet
+    end to end.
+    """
     return RelationExtractor(
-        nlp.vocab, model, name, threshold=threshold, max_distance=max_distance, candidates=candidates, scorer=scorer
+        nlp.vocab,
+        model,
+        name,
+        threshold=threshold,
+        max_distance=max_distance,
+        predicted_spans=predicted_spans,
+        candidates=candidates,
+        scorer=scorer,
     )
 
 
@@ -106,6 +121,7 @@ class RelationExtractor(TrainablePipe):
         *,
         threshold: float = 0.5,
         max_distance: int = 60,
+        predicted_spans: bool = False,
         candidates: CandidateGenerator = find_candidates,
         scorer: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
@@ -115,6 +131,7 @@ class RelationExtractor(TrainablePipe):
         self.candidates = candidates
         self.scorer = scorer if scorer is not None else score_relations
         self.cfg: dict[str, Any] = {"threshold": threshold, "max_distance": max_distance, "schema": None}
+        self.predicted_spans = predicted_spans
 
     # -- labels --------------------------------------------------------------------------
 
@@ -210,9 +227,13 @@ class RelationExtractor(TrainablePipe):
         return losses
 
     def _gold_pairs(self, examples: Sequence[Example]) -> tuple[list[list[Candidate]], PairBatch]:
-        """Candidates among the reference's gold spans, on the predicted docs' tokens."""
+        """Candidates among the reference's gold spans, on the predicted docs' tokens, and
+        with `predicted_spans` also among the spans predicted so far (each span once)."""
         rschema = self.rschema
-        return self._pairs([eg.predicted for eg in examples], [aligned_span_refs(eg, rschema) for eg in examples])
+        spans = [aligned_span_refs(eg, rschema) for eg in examples]
+        if self.predicted_spans:
+            spans = [_union(gold, span_refs(eg.predicted, rschema)) for gold, eg in zip(spans, examples)]
+        return self._pairs([eg.predicted for eg in examples], spans)
 
     def get_loss(
         self, examples: Iterable[Example], predictions: tuple[list[list[Candidate]], Floats2d]
@@ -271,6 +292,12 @@ class RelationExtractor(TrainablePipe):
         candidates, batch = self._gold_pairs(sample)
         truth, _ = self._truth(sample, candidates)
         self.model.initialize(X=batch, Y=self.model.ops.asarray2f(truth))
+
+
+def _union(first: Sequence[SpanRef], second: Sequence[SpanRef]) -> list[SpanRef]:
+    """`first`, then the spans of `second` not in it (same offsets, kind and label)."""
+    seen = set(first)
+    return [*first, *(ref for ref in second if ref not in seen)]
 
 
 def score_relations(examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:

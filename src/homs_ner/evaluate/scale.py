@@ -9,6 +9,8 @@ peak memory. Figures per run:
 - words/s overall (start-up included) and steady (from the first commit to the last);
 - overhead per article: worker-slot seconds not spent inside the pipeline (scheduling,
   serialisation, waiting) over the steady part, and the driver's commit time per article.
+  Worker seconds are wall-clock inside the pipeline and workers run up to a batch ahead of
+  the commits that time the run, so the overhead is accurate to about a batch per worker.
 """
 
 from __future__ import annotations
@@ -138,8 +140,10 @@ def to_markdown(result: dict) -> str:
         ), "",
         "Start-up: until the first batch is committed (Ray, actors, loading the pipeline). Steady: from the first "
         "commit to the last. Overhead: worker-slot time outside the pipeline per article in the steady part "
-        "(scheduling, serialisation, waiting for the driver); commit: the driver's Parquet writes per article. "
-        "The local engine's worker is the driver itself.",
+        "(scheduling, serialisation, waiting for the driver), accurate to about one batch per worker over the run "
+        "(workers run ahead of the commits they are timed by), so a value near or below 0 means no overhead "
+        "measurable beside the pipeline; commit: the driver's Parquet writes per article. The local engine's "
+        "worker is the driver itself.",
     ]
     if busy:
         names = ", ".join(f"{r['engine']} x{r['workers']} ({r['load_before']:.1f} before, {r['load_after']:.1f} after)" for r in busy)

@@ -117,6 +117,11 @@ def _run(result: dict, engine: str, workers: int) -> dict | None:
     return next((r for r in result["runs"] if (r["engine"], r["workers"]) == (engine, workers)), None)
 
 
+def _load(run: dict) -> float:
+    """The run's load average, as the mean of the 1-minute figures before and after it."""
+    return (run["load_before"] + run["load_after"]) / 2
+
+
 def _num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
@@ -157,6 +162,9 @@ def to_markdown(result: dict) -> str:
     one, two = _run(result, "ray", 1), _run(result, "ray", 2)
     gain = (f"{two['steady_words_per_second'] / one['steady_words_per_second']:.2f}x"
             if one and one["steady_words_per_second"] else "(not measured)")
+    caveat = (f", but under a load average of {_load(two):.1f} against {_load(one):.1f} for the 1-worker run: the "
+              "machine, not the engine, made the difference; compare them on an idle machine"
+              if one and abs(_load(one) - _load(two)) > 1 else "")
     driver_ok = p["driver_articles_per_second"] > p["cluster_articles_per_second"]
     lines += [
         "", f"## Projection: {p['articles']:,} articles on {p['nodes']} nodes", "",
@@ -167,7 +175,7 @@ def to_markdown(result: dict) -> str:
         "2-CPU node-hour). The pipeline dominates the time and so the cost; the rest is the overhead columns above.",
         "",
         f"- Adding nodes adds throughput if nothing is shared: here a second worker on the second core gave "
-        f"{gain} the steady words/s of one; across nodes only the driver is shared.",
+        f"{gain} the steady words/s of one{caveat}. Across nodes only the driver is shared.",
         f"- The driver {'is not' if driver_ok else 'would be'} the limit: it committed "
         f"{_num(p['driver_articles_per_second'])} articles/s here, against the "
         f"{_num(p['cluster_articles_per_second'], 1)} articles/s the cluster would produce"

@@ -10,7 +10,8 @@ import spacy
 
 from homs_ner.data.corpus import Article, paragraphs
 from homs_ner.doccano.client import DoccanoClient
-from homs_ner.doccano.sync import PREANNOTATION_MARK, create_annotation, preannotate, pull, push
+from homs_ner.doccano.preannotate import PREANNOTATION_MARK, preannotate
+from homs_ner.doccano.sync import create_annotation, pull, push
 from tiny_corpus import DATA, SCHEMA
 
 pytestmark = pytest.mark.integration

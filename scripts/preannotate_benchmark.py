@@ -1,23 +1,27 @@
 """Measure `doccano preannotate` before and after the bulk reads: HTTP requests and seconds.
 
     python scripts/preannotate_benchmark.py MODEL [--paragraphs 2000] [--out reports/preannotate]
+        [--workers 1 2 4] [--without-admin] [--before-ref REV]
 
 Starts a fresh local Doccano (loopback, a temporary data folder, two web workers as
 `homs-ner doccano serve` runs it), pushes the corpus paragraphs (page furniture held back),
-replicated under distinct paragraph ids up to `--paragraphs`, into one project per variant,
-and pre-annotates every one of them for an annotator account with the same model:
+replicated under distinct paragraph ids up to `--paragraphs`, into one project, and
+pre-annotates all of them with the same model once per variant, each for an annotator
+account of its own:
 
 * `before`: `preannotate` of `--before-ref` (the last commit with two reads per example),
   loaded from git and run over a client with that code's page size (100);
-* `after`: the command line's path: reads per project, the annotator's spans in one export
-  made by the admin, suggestions posted by `--workers` threads;
-* `after, no admin`: the library without an admin client (one span read per open example).
+* `after, N threads` for each `--workers` N (default: the command's own): the command
+  line's path, reads per project, the annotator's spans in one export made by the admin,
+  suggestions posted by N threads;
+* with `--without-admin`, `after, no admin`: the library without an admin client (one
+  span read per open example).
 
 Each variant runs twice: the first run posts every suggestion, the second (a re-run) must
 find them all and post nothing. Requests are counted by the clients' `RequestCounter`
 (the annotator's and, for the export, the admin's); seconds are wall-clock time of the
 `preannotate` call, model included. The model's own time on the same paragraphs is measured
-apart. Writes `<out>.md` and `<out>.json`.
+apart. Writes `<out>.md` and `<out>.json`. Needs the git history (`--before-ref`).
 """
 
 from __future__ import annotations
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paragraphs", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=Path("reports/preannotate"))
     parser.add_argument("--before-ref", default=BEFORE_REF)
-    parser.add_argument("--workers", type=int, nargs="+", default=sorted({1, DEFAULT_WORKERS}),
+    parser.add_argument("--workers", type=int, nargs="+", default=[DEFAULT_WORKERS],
                         help="writing threads of the `after` variants, one variant each")  # fmt: skip
     parser.add_argument("--without-admin", action="store_true", help="also measure the library without an admin client")
     parser.add_argument("--corpus", type=Path, default=defaults.REPO_ROOT / "corpus")

@@ -211,9 +211,10 @@ def markdown(data: dict[str, Any]) -> str:
         "request at a time.",
         "- `after, N threads`: what `homs-ner doccano preannotate --workers N` does: examples and the project's "
         "pre-annotation comments read page by page (1,000 a page), the annotator's spans from one JSONL export made "
-        "by the admin (its status polls counted), suggestions posted by N threads over keep-alive connections.",
-        "- `after, no admin`: the library called without an admin client: one span read per example that is neither "
-        "confirmed nor marked (every example on the first run, none on the re-run).",
+        "by the admin (its status polls counted; skipped when every example is confirmed or marked, as on a re-run), "
+        "suggestions posted by N threads over keep-alive connections.",
+        *(["- `after, no admin`: the library called without an admin client: one span read per example that is "
+           "neither confirmed nor marked (every example on the first run, none on the re-run)."] if "after, no admin" in by else []),
         "- Doccano 1.8.4 has no bulk create for spans, relations or comments, so posting stays one request per span, "
         "per relation and per example's comment in every variant: the first run's requests are mostly these writes.",
         "- Each variant pre-annotates the same project for an account of its own (a non-collaborative project shows "

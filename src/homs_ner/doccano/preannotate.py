@@ -138,7 +138,10 @@ def _spans_present(
     client: DoccanoClient, admin: DoccanoClient | None, pid: int, candidates: list[int], username: str, pool: ThreadPoolExecutor
 ) -> set[int]:
     """Which of `candidates` already have `username`'s spans: one export if an admin can
-    make it, else one span read per candidate."""
+    make it, else one span read per candidate; nothing to read when there is no candidate
+    (a re-run after everything was pre-annotated)."""
+    if not candidates:
+        return set()
     if admin is not None:
         records = read_export_zip(io.BytesIO(admin.export_bytes(pid)), f"export of project {pid}")
         return examples_with_spans(records, username) & set(candidates)

@@ -37,7 +37,7 @@ from homs_ner.data.records import Example, to_doccano
 from homs_ner.data.schema import Schema
 from homs_ner.doccano.client import DoccanoClient, read_export_zip
 from homs_ner.doccano.sync import Progress, create_annotation, project_maps
-from homs_ner.doccano.types import Comment, DoccanoError
+from homs_ner.doccano.types import Comment, DoccanoError, ExportFormatError
 
 PREANNOTATION_MARK = "homs-ner pre-annotation"
 # Enough to keep a 2-worker local Doccano busy while the model runs; small enough not to
@@ -143,7 +143,10 @@ def _spans_present(
     if not candidates:
         return set()
     if admin is not None:
-        records = read_export_zip(io.BytesIO(admin.export_bytes(pid)), f"export of project {pid}")
+        try:
+            records = read_export_zip(io.BytesIO(admin.export_bytes(pid)), f"export of project {pid}")
+        except ExportFormatError as err:  # the server's answer, not a file of the user's: a Doccano failure
+            raise DoccanoError(str(err)) from err
         return examples_with_spans(records, username) & set(candidates)
     found = pool.map(lambda eid: bool(client.spans(pid, eid)), candidates)
     return {eid for eid, has in zip(candidates, found) if has}

@@ -339,24 +339,31 @@ def test_learning_curve_trains_every_fraction_repeatedly_and_reports_the_spread(
     assert f"{100 * ents['mean']:.1f} ± {100 * ents['stdev']:.1f} |" in markdown
 
 
-def test_event_cross_validation_holds_out_each_event_and_never_the_test_split(gold: list[Doc]) -> None:
-    """Real (tiny) trainings: one fold per event group; test-split articles take no part."""
-    from homs_ner.evaluate.experiments import cross_validate_events
+def test_event_cross_validation_holds_out_each_event_and_never_the_test_split(gold: list[Doc], tmp_path: Path) -> None:
+    """Real (tiny) trainings: one fold per event group; test-split articles take no part;
+    finished folds are stored, and a second run trains nothing."""
+    from homs_ner.evaluate.experiments import event_folds, run_folds
 
     articles = [Doc(d.vocab).from_bytes(d.to_bytes()) for d in gold * 2]
     splits = ["train", "dev", "train", "dev", "train", "test"]
     for i, (doc, split) in enumerate(zip(articles, splits)):
         doc.user_data["meta"] = {"article_id": f"a{i}", "split": split}
     events = {"a0": "siege", "a1": "siege", "a2": "truce", "a3": "truce", "a4": "siege", "a5": "truce"}
-    result = cross_validate_events(
-        CONFIGS / "tok2vec.cfg", articles, events, SCHEMA, {"training.max_steps": 2}, progress=lambda _: None
-    )
-    assert sorted(result["runs"]) == ["siege", "truce"]
-    assert result["runs"]["truce"]["docs"] == 2  # a2 and a3; a5 is in the test split
-    assert "unseen-mention recall" in result["summary"]
+    folds = event_folds(articles, events)
+    assert sorted(folds) == ["siege", "truce"]
+    only_truce = {"truce": folds["truce"]}
+    partial = run_folds(CONFIGS / "tok2vec.cfg", folds, SCHEMA, {"training.max_steps": 2}, lambda _: None, tmp_path, train_missing=False)
+    assert partial["runs"] == {} and partial["folds"] == 2
+    first = run_folds(CONFIGS / "tok2vec.cfg", only_truce, SCHEMA, {"training.max_steps": 2}, lambda _: None, tmp_path)
+    assert first["runs"]["truce"]["docs"] == 2  # a2 and a3; a5 is in the test split
+    assert "unseen-mention recall" in first["summary"]
+    trained: list[str] = []
+    again = run_folds(CONFIGS / "tok2vec.cfg", folds, SCHEMA, {}, trained.append, tmp_path, train_missing=False)
+    assert again["runs"] == json.loads(json.dumps(first["runs"])) and again["folds"] == 2
+    assert [m for m in trained if m.startswith("fold: held out")] == []
     without_a4 = {k: v for k, v in events.items() if k != "a4"}
     with pytest.raises(ValueError, match="a4"):
-        cross_validate_events(CONFIGS / "tok2vec.cfg", articles, without_a4, SCHEMA, {}, progress=lambda _: None)
+        event_folds(articles, without_a4)
 
 
 @pytest.mark.slow

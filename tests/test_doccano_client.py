@@ -103,6 +103,23 @@ def test_get_gives_up_after_the_retries() -> None:
     assert len(server.requests) == 3
 
 
+def test_every_request_is_counted_by_method_retries_too() -> None:
+    server = Recorder(httpx.Response(503), httpx.Response(200, json=[]), httpx.Response(201, json={"id": 1}))
+    client = client_for(server)
+    client.roles()
+    client.create_example(1, "نص")
+    assert client.requests.by_method() == {"GET": 2, "POST": 1} and client.requests.total == 3
+
+
+def test_project_comments_are_read_page_by_page_with_a_search() -> None:
+    server = Recorder(
+        httpx.Response(200, json={"next": f"{BASE}/v1/projects/3/comments?limit=1&offset=1&search=mark", "results": [{"id": 1}]}),
+        httpx.Response(200, json={"next": None, "results": [{"id": 2}]}),
+    )
+    assert [c["id"] for c in client_for(server, page_size=1).comments(3, search="mark")] == [1, 2]
+    assert dict(server.requests[0].url.params) == {"limit": "1", "search": "mark"}
+
+
 def test_post_is_never_retried() -> None:
     server = Recorder(httpx.Response(503), httpx.Response(201, json={"id": 1}))
     with pytest.raises(DoccanoError) as caught:

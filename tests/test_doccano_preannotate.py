@@ -3,6 +3,7 @@ annotator's own view, marked as the model's, and never touch work the annotator 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import spacy
 
 from homs_ner.data.corpus import Article, paragraphs
 from homs_ner.doccano.client import DoccanoClient
-from homs_ner.doccano.sync import PREANNOTATION_MARK, create_annotation, preannotate, pull, push
+from homs_ner.doccano.preannotate import PREANNOTATION_MARK, preannotate
+from homs_ner.doccano.sync import create_annotation, pull, push
 from tiny_corpus import DATA, SCHEMA
 
 pytestmark = pytest.mark.integration
@@ -59,3 +61,36 @@ def test_preannotate_suggests_marks_and_never_overwrites(doccano_server, doccano
     written = pull(doccano_admin, "preannotate", tmp_path)
     records = (tmp_path / f"{USER}.jsonl").read_text(encoding="utf-8").splitlines()
     assert USER in written and len(records) == len(paras)
+
+
+def test_preannotate_reads_per_project_and_writes_one_request_per_suggestion(
+    doccano_server, doccano_admin, tiny_model: Path
+) -> None:
+    """What exists is read per project, so reads do not grow with the examples; each span,
+    relation and mark is one POST (Doccano 1.8.4 has no bulk create)."""
+    article = Article("bulk_it", "عنوان", "outlet", "2016-12", "synthetic", "train", "\n\n".join(row[0] for row in DATA * 3) + "\n")
+    paras = paragraphs(article)
+    page = 4
+    pid = push(doccano_admin, "bulk", SCHEMA, "guide", paras).project_id
+    doccano_server.create_user("bulk_corrector", PASSWORD)
+    doccano_admin.add_member(pid, "bulk_corrector")
+    nlp = spacy.load(tiny_model)
+    with DoccanoClient.login(doccano_server.url, "bulk_corrector", PASSWORD, page_size=page) as client:
+        pages = math.ceil(len(paras) / page)
+        # project, span types, relation types, pages of examples, me, pages of pre-annotation comments
+        for run, done, reads in (("first", len(paras), 3 + pages + 1 + 1), ("again", 0, 3 + pages + 1 + pages)):
+            mine, admins = client.requests.by_method(), doccano_admin.requests.by_method()
+            report = preannotate(client, "bulk", nlp, SCHEMA, "tiny-model", admin=doccano_admin, workers=2)
+            assert (report.preannotated, report.skipped) == (done, len(paras) - done), run
+            sent = _since(mine, client.requests.by_method())
+            assert sent.get("GET", 0) == reads, run
+            assert sent.get("POST", 0) == report.spans + report.relations + report.preannotated, run
+            export = _since(admins, doccano_admin.requests.by_method())
+            if done:  # one export: start it, poll, download; none when every example is marked
+                assert export["POST"] == 1 and export["GET"] >= 2
+            else:
+                assert export == {}
+
+
+def _since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {method: count - before.get(method, 0) for method, count in after.items() if count > before.get(method, 0)}

@@ -93,10 +93,12 @@ def load_schema(path: Path) -> Schema:
 
 
 def load_pipeline(path: str | Path) -> Language:
-    """`spacy.load`, or a one-line failure naming the folder (missing, or not a pipeline)."""
+    """`spacy.load`, or a one-line failure naming the folder (missing, or not a pipeline).
+
+    An installed pipeline package's name is accepted too."""
     import spacy
 
-    if not Path(path).exists():
+    if not Path(path).exists() and not spacy.util.is_package(str(path)):
         fail(f"pipeline {path}: not found")
     try:
         return spacy.load(path)

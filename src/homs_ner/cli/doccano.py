@@ -23,6 +23,7 @@ from homs_ner.cli._util import (
     app,
     console,
     fail,
+    load_pipeline,
     load_schema,
     print_problems,
     progress,
@@ -294,6 +295,7 @@ def doccano_preannotate(
     ledger: Annotated[Path, typer.Option(help="Folder where the suggestions are also kept as Doccano JSONL.")] = Path(
         "annotations/preannotations"
     ),
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Threads posting suggestions to Doccano at once.")] = 4,
     project: ProjectOpt = "homs-ner",
     url: UrlOpt = "http://127.0.0.1:8000",
     username: UserOpt = "admin",
@@ -306,15 +308,17 @@ def doccano_preannotate(
     Suggestions carry prob > 0 (the model's score; spans drawn by hand have 0.0), each
     example gets a comment naming the model and stays unconfirmed. Examples the annotator
     already worked on (spans, or confirmed) are skipped, never overwritten; running it
-    again adds nothing twice.
+    again adds nothing twice. What exists is read per project (examples and comments page
+    by page, the annotator's spans in one export as the admin); suggestions are posted by
+    --workers threads.
     """
     from datetime import datetime, timezone
 
     from homs_ner.data.corpus import load_articles, paragraphs
     from homs_ner.data.io import write_jsonl
-    from homs_ner.doccano.sync import preannotate
+    from homs_ner.doccano.preannotate import preannotate
+    from homs_ner.doccano.sync import member_client
     from homs_ner.doccano.types import DoccanoError
-    from homs_ner.outputs.api import load
 
     if not user_password:
         fail(NO_USER_PASSWORD)
@@ -327,12 +331,13 @@ def doccano_preannotate(
             fail(f"unknown article id(s): {', '.join(unknown)}")
         ids = [p.id for a in article for p in paragraphs(known[a])]
     with console.status(f"loading {model}"):
-        nlp = load(model)
+        nlp = load_pipeline(model)
     try:
-        with _member_client(url, username, password, project, for_user, user_password) as client, progress() as bar:
-            task = bar.add_task(f"pre-annotating for {for_user}", total=None)
-            report = preannotate(client, project, nlp, schema, str(model), ids,
-                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
+        with _client(url, username, password) as admin, member_client(admin, project, for_user, user_password) as client:
+            with progress() as bar:
+                task = bar.add_task(f"pre-annotating for {for_user}", total=None)
+                report = preannotate(client, project, nlp, schema, str(model), ids, admin=admin, workers=workers,
+                                     progress=lambda d, t: bar.update(task, completed=d, total=t))
     except DoccanoError as err:
         fail(str(err))
     if report.suggestions:

@@ -9,6 +9,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -80,7 +81,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield from iter_jsonl(handle, str(path))
 
 
-def export_members(path: Path) -> dict[str, bytes]:
+def export_members(path: Path | IO[bytes]) -> dict[str, bytes]:
     """The ``.jsonl`` members of a Doccano export zip (one per annotator, or ``all.jsonl``),
     by member name, in name order. Raises zipfile.BadZipFile or OSError for a bad zip."""
     with zipfile.ZipFile(path) as archive:

@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from homs_ner.data.io import JsonlError, atomic_write_bytes, export_members, iter_jsonl, jsonl_lines
 from homs_ner.doccano.http import DoccanoSession
@@ -274,8 +274,11 @@ class DoccanoClient(DoccanoSession):
         body = {"from_id": from_id, "to_id": to_id, "type": type_id, "prob": prob}
         return cast(Relation, self._json("POST", f"/v1/projects/{pid}/examples/{eid}/relations", json=body))
 
-    def comments(self, pid: int, eid: int) -> list[Comment]:
-        return cast(list[Comment], list(self._iter(f"/v1/projects/{pid}/comments", {"example": eid})))
+    def comments(self, pid: int, eid: int | None = None, *, search: str | None = None) -> list[Comment]:
+        """Comments on one example, or on the whole project (every user's) when ``eid`` is None,
+        page by page. ``search`` keeps those whose text contains each of its words (any case)."""
+        params = {k: v for k, v in (("example", eid), ("search", search)) if v is not None}
+        return cast(list[Comment], list(self._iter(f"/v1/projects/{pid}/comments", params)))
 
     def create_comment(self, pid: int, eid: int, text: str) -> Comment:
         """A note on an example, shown to annotators beside it in the UI and kept in exports."""
@@ -308,6 +311,19 @@ class DoccanoClient(DoccanoSession):
         sees half a zip. Needs the Celery worker: raises :class:`DoccanoTimeoutError` if
         the export has not finished within ``timeout`` seconds.
         """
+        content = self.export_bytes(pid, only_approved=only_approved, timeout=timeout, poll_interval=poll_interval)
+        suffix = "-approved" if only_approved else ""
+        dest = Path(dest_dir) / f"doccano-project-{pid}{suffix}.zip"
+        atomic_write_bytes(dest, content)
+        return dest
+
+    def export_bytes(
+        self, pid: int, *, only_approved: bool = False, timeout: float = 120.0, poll_interval: float = 0.5
+    ) -> bytes:
+        """The JSONL export zip of the project, in memory (see :meth:`export`).
+
+        The one read that returns every example's spans and relations at once: a project
+        admin's, in a few requests whatever the project's size."""
         path = f"/v1/projects/{pid}/download"
         body = {"format": EXPORT_FORMAT, "exportApproved": only_approved}
         task_id = self._json("POST", path, json=body)["task_id"]
@@ -317,10 +333,7 @@ class DoccanoClient(DoccanoSession):
             raise DoccanoError(
                 f"export of project {pid} returned no zip: {content[:200]!r}", method="GET", url=self._url(path)
             )
-        suffix = "-approved" if only_approved else ""
-        dest = Path(dest_dir) / f"doccano-project-{pid}{suffix}.zip"
-        atomic_write_bytes(dest, content)
-        return dest
+        return content
 
     def task_status(self, task_id: str) -> TaskStatus:
         return cast(TaskStatus, self._json("GET", f"/v1/tasks/status/{task_id}"))
@@ -346,20 +359,22 @@ class DoccanoClient(DoccanoSession):
 # -- reading an export ----------------------------------------------------------------
 
 
-def read_export_zip(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Records of a JSONL export zip, by user: ``<username>.jsonl`` -> ``username``.
+def read_export_zip(path: Path | IO[bytes], where: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Records of a JSONL export zip (a file, or its bytes in a buffer), by user:
+    ``<username>.jsonl`` -> ``username``; ``where`` names a buffer in errors.
 
     A collaborative project exports a single ``all.jsonl`` (key ``"all"``). Each record is
     ``{"id", "text", "entities", "relations", "Comments", <meta keys flattened>}`` with
     offsets in UTF-16 code units. A user with nothing to export gets ``[]``.
     """
+    where = where or str(path)
     try:
         members = export_members(path)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise ExportFormatError(f"{path}: not a readable zip ({exc})") from exc
+        raise ExportFormatError(f"{where}: not a readable zip ({exc})") from exc
     if not members:
-        raise ExportFormatError(f"{path}: no .jsonl member (was it exported as JSONL?)")
-    return {Path(name).stem: _parse_jsonl(data, f"{path}:{name}") for name, data in members.items()}
+        raise ExportFormatError(f"{where}: no .jsonl member (was it exported as JSONL?)")
+    return {Path(name).stem: _parse_jsonl(data, f"{where}:{name}") for name, data in members.items()}
 
 
 def _parse_jsonl(data: bytes, where: str) -> list[dict[str, Any]]:

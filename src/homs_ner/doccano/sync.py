@@ -21,19 +21,14 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy
-from spacy.language import Language
-from spacy.tokens import Doc
-
 from homs_ner.data.colors import text_color_for
-from homs_ner.data.conversion import doc_to_example, relations_of
 from homs_ner.data.corpus import Paragraph
 from homs_ner.data.io import atomic_write_bytes, export_members
-from homs_ner.data.records import Example, python_to_utf16, to_doccano
+from homs_ner.data.records import Example, python_to_utf16
 from homs_ner.data.schema import LabelInfo, Schema
 from homs_ner.doccano.accounts import add_annotator
 from homs_ner.doccano.client import DoccanoClient
@@ -260,7 +255,7 @@ def span_type_ids(client: DoccanoClient, pid: int, schema: Schema) -> dict[str, 
     return {schema.canonical_span_label(t["text"]) or t["text"]: t["id"] for t in client.span_types(pid)}
 
 
-def _project_maps(
+def project_maps(
     client: DoccanoClient, name: str, schema: Schema
 ) -> tuple[int, dict[str, int], dict[str, int], dict[str, dict]]:
     """Project id, span (by schema label) and relation type ids, and examples by paragraph id."""
@@ -281,7 +276,7 @@ def annotate(
 
     Idempotent: an example where this user already has spans is skipped, never doubled.
     """
-    pid, span_types, relation_types, by_paragraph = _project_maps(client, name, schema)
+    pid, span_types, relation_types, by_paragraph = project_maps(client, name, schema)
     missing = sorted({str(ex.meta.get("paragraph_id")) for ex in examples} - set(by_paragraph))
     if missing:
         raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
@@ -303,107 +298,3 @@ def annotate(
         if progress:
             progress(done, len(examples))
     return AnnotateReport(annotated, skipped)
-
-
-# --- pre-annotation -------------------------------------------------------------------------
-
-PREANNOTATION_MARK = "homs-ner pre-annotation"
-
-
-@dataclass
-class Suggestion:
-    """A model's spans and relations for one paragraph, with a score for each."""
-
-    example: Example
-    span_probs: list[float]
-    relation_probs: list[float]
-
-
-def suggestion(doc: Doc, schema: Schema) -> Suggestion:
-    """The doc's entities, clauses and relations as an Example, each with the model's score.
-
-    Clause scores come from the span categorizer (`attrs["scores"]`), relation scores from
-    the relation component; `ner` gives none, so entities get 1.0. Every score is > 0,
-    which is what tells a suggestion from a span drawn in the UI (prob 0.0).
-    """
-    example = doc_to_example(doc, schema)
-    clauses = list(doc.spans.get(schema.span_group, []))
-    raw = doc.spans[schema.span_group].attrs.get("scores") if clauses else None
-    # spancat writes one row of scores per span; the span's own label is its best one.
-    scores = numpy.asarray(raw).reshape(len(clauses), -1).max(axis=1) if raw is not None else numpy.ones(len(clauses))
-    clause_score = {
-        (c.start_char, c.end_char, schema.doccano_clause_label(c.label_)): float(score)
-        for c, score in zip(clauses, scores)
-    }
-    span_probs = [max(clause_score.get((s.start, s.end, s.label), 1.0), 1e-3) for s in example.spans]
-    relation_probs = [max(float(r.get("score", 1.0)), 1e-3) for r in relations_of(doc)]
-    return Suggestion(example, span_probs, relation_probs)
-
-
-@dataclass
-class PreannotateReport:
-    preannotated: int = 0
-    skipped: int = 0
-    spans: int = 0
-    relations: int = 0
-    suggestions: list[dict] = field(default_factory=list)
-
-
-def preannotate(
-    client: DoccanoClient,
-    name: str,
-    nlp: Language,
-    schema: Schema,
-    model_name: str,
-    paragraph_ids: Sequence[str] | None = None,
-    batch_size: int = 8,
-    progress: Progress | None = None,
-) -> PreannotateReport:
-    """Enter a pipeline's predictions as the logged-in annotator's spans, for them to correct.
-
-    Like Prodigy's `ner.correct`: suggestions appear in the annotator's own view. They are
-    marked three ways: `prob` > 0 on every span and relation (the model's score; the UI
-    writes 0.0), a comment on the example naming the model, and the example left
-    unconfirmed. An example where the annotator already has spans, has confirmed, or was
-    pre-annotated before is skipped: an annotator's work is never overwritten or doubled.
-    """
-    pid, span_types, relation_types, by_paragraph = _project_maps(client, name, schema)
-    wanted = list(by_paragraph) if paragraph_ids is None else list(paragraph_ids)
-    missing = sorted(set(wanted) - set(by_paragraph))
-    if missing:
-        raise DoccanoError(f"{len(missing)} paragraph(s) are not in project {name!r} ({', '.join(missing[:5])}); push them first")
-    me = client.me()["username"]
-    report = PreannotateReport()
-    todo = []
-    for key in wanted:
-        target = by_paragraph[key]
-        marked = any(c["text"].startswith(PREANNOTATION_MARK) and c["username"] == me for c in client.comments(pid, target["id"]))
-        if target["is_confirmed"] or marked or client.spans(pid, target["id"]):
-            report.skipped += 1
-        else:
-            todo.append(target)
-    docs = nlp.pipe((t["text"] for t in todo), batch_size=batch_size)
-    for done, (target, doc) in enumerate(zip(todo, docs), start=1):
-        found = suggestion(doc, schema)
-        ex = found.example
-        index = {s.id: i for i, s in enumerate(ex.spans)}
-        create_annotation(
-            client, pid, target["id"], ex.text,
-            [(s.start, s.end, s.label) for s in ex.spans],
-            [(index[r.head], index[r.child], r.label) for r in ex.relations],
-            span_types, relation_types, found.span_probs, found.relation_probs,
-        )
-        client.create_comment(
-            pid, target["id"],
-            f"{PREANNOTATION_MARK} by {model_name}: {len(ex.spans)} spans, {len(ex.relations)} relations "
-            "(each with prob > 0). Correct them, then confirm the example.",
-        )
-        ex.meta = {**(target.get("meta") or {}), "model": model_name, "span_probs": found.span_probs,
-                   "relation_probs": found.relation_probs}
-        report.suggestions.append(to_doccano(ex))
-        report.preannotated += 1
-        report.spans += len(ex.spans)
-        report.relations += len(ex.relations)
-        if progress:
-            progress(done, len(todo))
-    return report

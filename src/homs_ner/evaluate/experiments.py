@@ -7,6 +7,7 @@ into a temporary folder and is scored by `evaluation.evaluate`.
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import tempfile
@@ -18,6 +19,7 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import Doc, DocBin
 
 from homs_ner.data.conversion import doc_meta
+from homs_ner.data.io import write_json
 from homs_ner.data.schema import Schema
 from homs_ner.evaluate.evaluation import evaluate
 from homs_ner.evaluate.generalisation import entity_vocabulary
@@ -78,30 +80,56 @@ def summarize(runs: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def cross_validate(
-    config: Path, docs: Sequence[Doc], schema: Schema, overrides: dict, progress: Callable[[str], None] = print
-) -> dict:
-    """Hold out each seed article in turn; train on every other article (dev split for selection)."""
-    seeds = [d for d in docs if _meta(d, "source") == "seed"]
-    runs = {}
-    for held in seeds:
-        name = _meta(held, "article_id")
-        progress(f"fold: held-out seed {name}")
-        others = [d for d in docs if d is not held]
-        train = [d for d in others if _meta(d, "split") != "dev"]
-        dev = [d for d in others if _meta(d, "split") == "dev"]
-        runs[name] = train_and_score(config, train, dev, [held], schema, overrides)
-    return {"runs": runs, "summary": summarize(runs)}
+Fold = tuple[Sequence[Doc], Sequence[Doc], Sequence[Doc]]
+"""A fold's (train, dev, held-out) docs."""
 
 
-def cross_validate_events(
+def run_folds(
     config: Path,
-    docs: Sequence[Doc],
-    events: dict[str, str],
+    folds: dict[str, Fold],
     schema: Schema,
     overrides: dict,
     progress: Callable[[str], None] = print,
+    store: Path | None = None,
+    train_missing: bool = True,
 ) -> dict:
+    """Train and score every fold, or take its scores from `store/<fold>.json`.
+
+    Why a store: a 12-fold cross-validation of the transformer is hours on 2 CPU cores, so a
+    run that is stopped keeps its finished folds and the next run trains only the others
+    (the caller names the store after the config, overrides and data, so a change starts a
+    new one). With `train_missing` false nothing is trained: the result has the stored folds
+    only, and `folds` says how many there are in all.
+    """
+    runs = {}
+    for name, (train, dev, held) in folds.items():
+        saved = store / f"{name}.json" if store is not None else None
+        if saved is not None and saved.exists():
+            progress(f"fold {name}: scores from {saved}")
+            runs[name] = json.loads(saved.read_text(encoding="utf-8"))
+            continue
+        if not train_missing:
+            progress(f"fold {name}: not run yet")
+            continue
+        progress(f"fold: held out {name}")
+        runs[name] = train_and_score(config, train, dev, held, schema, overrides)
+        if saved is not None:
+            write_json(saved, runs[name])
+    return {"runs": runs, "summary": summarize(runs), "folds": len(folds)}
+
+
+def seed_folds(docs: Sequence[Doc]) -> dict[str, Fold]:
+    """Hold out each seed article in turn; train on every other article (dev split for selection)."""
+    folds = {}
+    for held in [d for d in docs if _meta(d, "source") == "seed"]:
+        others = [d for d in docs if d is not held]
+        train = [d for d in others if _meta(d, "split") != "dev"]
+        dev = [d for d in others if _meta(d, "split") == "dev"]
+        folds[_meta(held, "article_id")] = (train, dev, [held])
+    return folds
+
+
+def event_folds(docs: Sequence[Doc], events: dict[str, str]) -> dict[str, Fold]:
     """Hold out one event group at a time (its seed articles included); train on the other
     events' train articles, select on their dev articles, score on the held-out event.
 
@@ -112,16 +140,14 @@ def cross_validate_events(
     missing = sorted({_meta(d, "article_id") for d in docs if not events.get(_meta(d, "article_id"))})
     if missing:
         raise ValueError(f"articles without an event group in the corpus metadata: {', '.join(missing)}")
-    groups = sorted({events[_meta(d, "article_id")] for d in docs})
-    runs = {}
-    for group in groups:
-        progress(f"fold: held-out event {group}")
+    folds = {}
+    for group in sorted({events[_meta(d, "article_id")] for d in docs}):
         held = [d for d in docs if events[_meta(d, "article_id")] == group]
         others = [d for d in docs if events[_meta(d, "article_id")] != group]
         train = [d for d in others if _meta(d, "split") == "train"]
         dev = [d for d in others if _meta(d, "split") == "dev"]
-        runs[group] = train_and_score(config, train, dev, held, schema, overrides)
-    return {"runs": runs, "summary": summarize(runs)}
+        folds[group] = (train, dev, held)
+    return folds
 
 
 def learning_curve(

@@ -277,6 +277,9 @@ def benchmark(
     corpus: CorpusDocsOpt = Path("training/corpus"),
     train_steps: Annotated[int, typer.Option(help="Steps of the short timed training run.")] = 5,
     repeats: Annotated[int, typer.Option(help="Inference passes; the best is kept.")] = 3,
+    processes: Annotated[
+        Optional[list[int]], typer.Option(min=1, help="Time inference in this many processes sharing the cores (repeatable; default 1 and 2).")
+    ] = None,
     workflow_seconds: Annotated[Optional[float], typer.Option(help="Measured wall time of the main workflow to include.")] = None,
     long_chars: Annotated[
         Optional[list[int]], typer.Option(help="Also time one article of this many characters (repeatable; default 10k, 50k, 200k; 0: none).")
@@ -291,8 +294,10 @@ def benchmark(
     result = {"machine": machine(), "repeats": repeats, "texts": len(articles), "inference": {}, "long": {}, "training": {}}
     for item in models:
         name, path, *config = item.split("=")
-        with console.status(f"inference: {name}"):
-            result["inference"][name] = inference(path, articles, repeats)
+        for count in processes or [1, 2]:
+            with console.status(f"inference: {name}, {count} process(es)"):
+                key = name if count == 1 else f"{name} x{count}"
+                result["inference"][key] = {"pipeline": name, **inference(path, articles, repeats, count)}
         for chars in lengths:
             with console.status(f"one article of {chars:,} characters: {name}"):
                 result["long"].setdefault(name, []).append(long_article(path, articles, chars))

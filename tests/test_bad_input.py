@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -403,3 +404,24 @@ def test_model_commands_name_a_missing_or_wrong_pipeline_or_docbin(tmp_path: Pat
     for args, message in cases:
         code, output = cli(*args)
         assert code == 1 and message in output, (args, output)
+
+
+def test_a_broken_stored_fold_is_named_not_retrained_over(tmp_path: Path) -> None:
+    """cross-validate's fold store: a file that is not a fold's scores is an error naming it
+    and why (it may be the only copy of an hour's training), never a traceback."""
+    from homs_ner.evaluate.experiments import FoldStoreError, read_fold
+
+    cases = {
+        "cut.json": ("{\"docs\": 3,", "not JSON (line 1"),
+        "latin.json": (b"\xff\xfe{}", "not UTF-8 text"),
+        "other.json": ("[1, 2]", "no entities_seqeval, clauses, relations_end_to_end in it"),
+    }
+    for name, (content, reason) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        with pytest.raises(FoldStoreError, match=re.escape(reason)) as raised:
+            read_fold(path)
+        assert str(path) in str(raised.value) and "delete it" in str(raised.value)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"entities_seqeval": {}, "clauses": {}, "relations_end_to_end": {}}), encoding="utf-8")
+    assert read_fold(good)["clauses"] == {}

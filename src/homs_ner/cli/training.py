@@ -183,7 +183,7 @@ def cross_validate_cmd(
 ) -> None:
     """Cross-validation, leaving out one seed article or one event group per fold: mean and spread of the headline scores."""
     from homs_ner.data.corpus import CorpusError, read_metadata
-    from homs_ner.evaluate.experiments import event_folds, run_folds, seed_folds, to_markdown
+    from homs_ner.evaluate.experiments import FoldStoreError, event_folds, run_folds, seed_folds, to_markdown
 
     if by not in ("seed", "event"):
         fail(f"--by must be seed or event, not {by!r}")
@@ -203,7 +203,10 @@ def cross_validate_cmd(
             "train articles, selecting on their dev articles; the test split takes no part."
         )
     store = folds_dir / f"{by}-{_run_key(config, overrides, corpus)}"
-    result = run_folds(config, folds, schema, overrides, console.rule, store, train_missing=not report_only)
+    try:
+        result = run_folds(config, folds, schema, overrides, console.rule, store, train_missing=not report_only)
+    except FoldStoreError as error:
+        fail(str(error))
     if len(result["runs"]) < result["folds"]:
         note += f" Only {len(result['runs'])} of the {result['folds']} folds have been run (the others: not yet)."
     note += _run_note(config, max_steps, f"cross-validate --by {by}")

@@ -106,7 +106,7 @@ def run_folds(
         saved = store / f"{name}.json" if store is not None else None
         if saved is not None and saved.exists():
             progress(f"fold {name}: scores from {saved}")
-            runs[name] = json.loads(saved.read_text(encoding="utf-8"))
+            runs[name] = read_fold(saved)
             continue
         if not train_missing:
             progress(f"fold {name}: not run yet")
@@ -116,6 +116,33 @@ def run_folds(
         if saved is not None:
             write_json(saved, runs[name])
     return {"runs": runs, "summary": summarize(runs), "folds": len(folds)}
+
+
+STORED_FOLD_KEYS = ("entities_seqeval", "clauses", "relations_end_to_end")
+
+
+class FoldStoreError(ValueError):
+    """A file in the fold store that is not a fold's scores."""
+
+
+def read_fold(path: Path) -> dict:
+    """A fold's stored scores; a file that is not one is a FoldStoreError naming it and why.
+
+    Why not retrain over it: the file may be the only copy of an hour's fold, so the user
+    decides (deleting it makes the next run train that fold again).
+    """
+    try:
+        scores = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except json.JSONDecodeError as error:
+        reason = f"not JSON (line {error.lineno}: {error.msg})"
+    else:
+        missing = [k for k in STORED_FOLD_KEYS if not isinstance(scores, dict) or k not in scores]
+        if not missing:
+            return scores
+        reason = f"no {', '.join(missing)} in it"
+    raise FoldStoreError(f"{path}: not a fold's stored scores ({reason}); delete it to run that fold again")
 
 
 def seed_folds(docs: Sequence[Doc]) -> dict[str, Fold]:

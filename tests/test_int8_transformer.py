@@ -61,3 +61,38 @@ def test_quantize_encoder_leaves_the_model_it_copies_alone(tiny: Path) -> None:
     quantized = quantize_encoder(model)
     assert quantized.encoder is not model.encoder
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_train_top_layers_updates_only_the_top_layer_and_requantises(tiny: Path) -> None:
+    """The unfreezing ablation: the callback's own AdamW moves the top layer only, and the
+    next prediction runs a fresh int8 copy of the updated weights."""
+    from thinc.api import ArgsKwargs
+
+    from homs_ner.pipeline.callbacks import make_train_top_layers
+
+    nlp = backbone_pipeline(tiny)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    before_prediction = hidden(nlp, DATA[0][0])
+    stale = shim._int8
+    weights = {k: v.clone() for k, v in shim._model.state_dict().items()}
+    make_train_top_layers(layers=1, learn_rate=1e-2)(nlp)
+    inputs = shim._hfmodel.tokenizer([row[0] for row in DATA], return_tensors="pt", padding=True)
+    output, backprop = shim.begin_update(ArgsKwargs(args=(), kwargs=dict(inputs)))
+    state = output.last_hidden_state
+    backprop(ArgsKwargs(args=(state,), kwargs={"grad_tensors": torch.ones_like(state)}))
+    shim.finish_update(None)
+    top = f"encoder.layer.{len(shim._model.encoder.layer) - 1}."
+    changed = {k for k, v in shim._model.state_dict().items() if not torch.equal(v, weights[k])}
+    assert changed and all(k.startswith(top) for k in changed), changed
+    assert shim._int8 is None
+    assert not np.allclose(hidden(nlp, DATA[0][0]), before_prediction, atol=1e-4)
+    assert shim._int8 is not stale
+
+
+def test_train_top_layers_refuses_impossible_settings(tiny: Path) -> None:
+    from homs_ner.pipeline.callbacks import make_train_top_layers
+
+    nlp = backbone_pipeline(tiny)
+    with pytest.raises(ValueError, match="layers must be 1.."):
+        make_train_top_layers(layers=99)(nlp)
+    assert make_train_top_layers(layers=0)(nlp) is nlp  # off: nothing changes

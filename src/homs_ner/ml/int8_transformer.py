@@ -36,6 +36,35 @@ class Int8HFShim(HFShim):
     """
 
     _int8: tuple[torch.nn.Module, torch.nn.Module] | None = None
+    _top_optimizer: torch.optim.Optimizer | None = None
+
+    def train_top_layers(self, layers: int, learn_rate: float) -> None:
+        """Let training update only the top `layers` encoder layers, with their own AdamW.
+
+        Why their own optimizer: the heads' Adam runs at 1e-3, which would wreck pretrained
+        weights; and with every other parameter `requires_grad=False`, autograd keeps no
+        graph below the top layers, so the backward pass costs only those layers.
+        """
+        encoder_layers = self._model.encoder.layer
+        if not 0 < layers <= len(encoder_layers):
+            raise ValueError(f"train_top_layers: layers must be 1..{len(encoder_layers)}, got {layers}")
+        for param in self._model.parameters():
+            param.requires_grad_(False)
+        trainable = [param for layer in encoder_layers[-layers:] for param in layer.parameters()]
+        for param in trainable:
+            param.requires_grad_(True)
+        self._top_optimizer = torch.optim.AdamW(trainable, lr=learn_rate)
+
+    def finish_update(self, optimizer: Any) -> None:
+        """The top layers' own AdamW step when `train_top_layers` was called; the int8 copy
+        is then stale and remade at the next prediction."""
+        if self._top_optimizer is None:
+            return super().finish_update(optimizer)
+        params = [p for group in self._top_optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        self._top_optimizer.step()
+        self._top_optimizer.zero_grad(set_to_none=True)
+        self._int8 = None
 
     def predict(self, inputs: ArgsKwargs) -> Any:
         model = self._int8_model()

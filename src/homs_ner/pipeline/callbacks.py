@@ -1,5 +1,6 @@
 """Training callbacks: `homs_ner.add_schema_labels.v1` gives every component its labels from
-the label schema (`configs/labels.yml`), not from the data."""
+the label schema (`configs/labels.yml`), not from the data; `homs_ner.train_top_layers.v1`
+lets training update the shared transformer's top layers."""
 
 from collections.abc import Callable
 
@@ -46,3 +47,23 @@ def _check_spans_key(name: str, key: str, schema: Schema) -> None:
         raise ValueError(
             f"component {name!r} uses spans_key {key!r}; the schema {schema.path} says {schema.span_group!r}"
         )
+
+
+@registry.callbacks("homs_ner.train_top_layers.v1")
+def make_train_top_layers(layers: int = 0, learn_rate: float = 5e-5) -> Callable[[Language], Language]:
+    """`[initialize.after_init]`: train the top `layers` of the shared transformer at
+    `learn_rate` (0: the transformer stays as it is). For the ablation of unfreezing the
+    backbone (issue 10): it also needs `training.frozen_components` without "transformer"
+    and the listener's `grad_factor` at 1.0, or no gradient reaches those layers."""
+
+    def train_top_layers(nlp: Language) -> Language:
+        if layers:
+            from homs_ner.ml.int8_transformer import Int8HFShim
+
+            shims = nlp.get_pipe("transformer").model.layers[0].shims
+            if not shims or not isinstance(shims[0], Int8HFShim):
+                raise ValueError("train_top_layers needs the transformer of homs_ner.Int8TransformerModel.v1")
+            shims[0].train_top_layers(layers, learn_rate)
+        return nlp
+
+    return train_top_layers
